@@ -1,0 +1,18 @@
+//! `POST /api/otp/request`: the Lambda function a client calls when it asks for a code by SMS.
+//! Builds the shared clients once per cold start; each invocation is handed
+//! to the edge in `otp::http`.
+
+use std::convert::Infallible;
+
+use lambda_http::{Body, Error, Request, Response, service_fn};
+use otp::services::Services;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    otp::telemetry::init();
+    let services = &Services::from_env_or_exit().await;
+    lambda_http::run(service_fn(move |event: Request| async move {
+        Ok::<Response<Body>, Infallible>(otp::http::request_otp(services, event).await)
+    }))
+    .await
+}

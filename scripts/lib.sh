@@ -1,0 +1,137 @@
+# Shared by scripts/test.sh and scripts/dev.sh: installs the tools the
+# project needs and starts the local stand-ins for AWS and Plivo.
+# Source it; it defines functions only.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+DEV_SIGNING_KEY="local-development-signing-key-0123456789abcdef"
+DEV_AUTH_ID="MADEVELOPMENT0000001"
+DEV_AUTH_TOKEN="local-development-plivo-token"
+DEV_SENDER="+14155550100"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# Python tools in a project virtualenv; redis-server from the OS packages.
+ensure_tools() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    log "creating $VENV"
+    python3 -m venv "$VENV"
+  fi
+  if ! cmp -s "$ROOT/requirements-dev.txt" "$VENV/.requirements-dev.txt"; then
+    log "installing Python tools (requirements-dev.txt)"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/requirements-dev.txt"
+    cp "$ROOT/requirements-dev.txt" "$VENV/.requirements-dev.txt"
+  fi
+  if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+    log "installing redis-server from the OS packages"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server redis-tools >/dev/null
+  fi
+  export PATH="$VENV/bin:$PATH"
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_for DESCRIPTION SECONDS COMMAND...: polls until COMMAND succeeds.
+wait_for() {
+  local what="$1" limit="$2"; shift 2
+  local deadline=$((SECONDS + limit))
+  until "$@" >/dev/null 2>&1; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      log "$what did not come up within ${limit}s"
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+PIDS=()
+stop_all() {
+  local pid
+  for pid in "${PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+}
+
+# start_redis PORT DIR: a throw-away standalone Redis on 127.0.0.1.
+start_redis() {
+  local port="$1" dir="$2"
+  mkdir -p "$dir"
+  redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+    --dir "$dir" --logfile "$dir/redis.log" &
+  PIDS+=($!)
+  wait_for "redis on $port" 20 redis-cli -p "$port" ping
+}
+
+# start_moto PORT LOG: the Secrets Manager emulator.
+start_moto() {
+  local port="$1" logfile="$2"
+  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$logfile" 2>&1 &
+  PIDS+=($!)
+  wait_for "moto on $port" 60 python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/')"
+}
+
+# Points the AWS SDK (and boto3) at the emulator with dummy credentials.
+use_local_aws() {
+  export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+  export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local
+  export AWS_ENDPOINT_URL_SECRETS_MANAGER="http://127.0.0.1:$1"
+  unset AWS_PROFILE AWS_SESSION_TOKEN
+}
+
+# seed_secret NAME: the development secret, in the configuration contract's shape.
+seed_secret() {
+  "$VENV/bin/python" - "$1" <<PY
+import json, sys, boto3
+client = boto3.client("secretsmanager", endpoint_url="$AWS_ENDPOINT_URL_SECRETS_MANAGER")
+doc = json.dumps({"plivo_auth_id": "$DEV_AUTH_ID", "plivo_auth_token": "$DEV_AUTH_TOKEN",
+                  "signing_key": "$DEV_SIGNING_KEY"})
+try:
+    client.create_secret(Name=sys.argv[1], SecretString=doc)
+except client.exceptions.ResourceExistsException:
+    client.put_secret_value(SecretId=sys.argv[1], SecretString=doc)
+PY
+}
+
+# start_sandbox PORT LOG: the local Plivo stand-in that prints each SMS.
+start_sandbox() {
+  local port="$1" logfile="$2"
+  "$VENV/bin/python" -u "$ROOT/scripts/plivo_sandbox.py" --port "$port" \
+    --auth-id "$DEV_AUTH_ID" --auth-token "$DEV_AUTH_TOKEN" >"$logfile" 2>&1 &
+  PIDS+=($!)
+  wait_for "plivo sandbox on $port" 20 python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/sandbox/messages')"
+}
+
+# write_env_file FILE REDIS_URL PLIVO_URL PREFIX: the functions' environment.
+write_env_file() {
+  cat >"$1" <<ENV
+OTP_SECRET_ID=otp/dev
+PLIVO_SENDER=$DEV_SENDER
+PLIVO_API_URL=$3
+REDIS_URL=$2
+REDIS_KEY_PREFIX=$4
+OTP_BRAND=Dev
+AWS_REGION=$AWS_REGION
+AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID
+AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY
+AWS_ENDPOINT_URL_SECRETS_MANAGER=$AWS_ENDPOINT_URL_SECRETS_MANAGER
+AWS_LAMBDA_LOG_FORMAT=${AWS_LAMBDA_LOG_FORMAT:-JSON}
+RUST_LOG=${RUST_LOG:-info}
+ENV
+}
+
+# start_watch PORT ENV_FILE LOG: both functions behind the API's paths.
+start_watch() {
+  local port="$1" envfile="$2" logfile="$3"
+  (cd "$ROOT" && exec "$VENV/bin/cargo-lambda" lambda watch --invoke-address 127.0.0.1 \
+    --invoke-port "$port" --env-file "$envfile" --ignore-changes) >"$logfile" 2>&1 &
+  PIDS+=($!)
+  wait_for "cargo lambda watch on $port" 120 python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)"
+}

@@ -1,0 +1,313 @@
+//! Configuration from the environment, read once per cold start. Every
+//! problem names the variable, so a bad deployment fails with one clear line.
+
+use std::{collections::BTreeSet, time::Duration};
+
+use crate::{domain::CodeLength, message::MessageTemplate};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub secret_id: String,
+    pub policy: OtpPolicy,
+    pub token: TokenConfig,
+    pub redis: RedisConfig,
+    pub plivo: PlivoConfig,
+    pub message: MessageTemplate,
+}
+
+/// The verification rules; see the README's table for what each one stops.
+#[derive(Debug, Clone)]
+pub struct OtpPolicy {
+    pub code_length: CodeLength,
+    pub code_ttl: Duration,
+    pub max_attempts: u32,
+    pub lockout: Duration,
+    /// How long wrong guesses are remembered after the latest one. A new code
+    /// does not reset them, so asking for codes cannot buy more guesses.
+    pub failure_window: Duration,
+    pub resend_cooldown: Duration,
+    pub max_sends_per_hour: u32,
+    /// ISO alpha-2 codes; empty means every country.
+    pub allowed_countries: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenConfig {
+    pub issuer: String,
+    pub ttl: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    pub url: String,
+    pub cluster: bool,
+    pub key_prefix: String,
+    /// Bounds both connecting and each reply, so no call outlives the API.
+    pub timeout: Duration,
+    /// PEM file of extra CAs to trust for `rediss://` (private CAs, tests).
+    pub tls_ca_file: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PlivoConfig {
+    pub api_url: String,
+    pub sender: String,
+    pub attempt_timeout: Duration,
+    pub max_attempts: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{var} is required")]
+    Missing { var: &'static str },
+    #[error("{var} is invalid: {reason}")]
+    Invalid { var: &'static str, reason: String },
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads through `lookup` so tests can configure without touching the
+    /// process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(&lookup);
+        let code_length = {
+            let digits = env.number("OTP_LENGTH", 6, 6, 10)?;
+            CodeLength::new(digits as usize).ok_or(ConfigError::Invalid {
+                var: "OTP_LENGTH",
+                reason: "must be between 6 and 10".into(),
+            })?
+        };
+        let code_ttl = env.seconds("OTP_TTL_SECONDS", 300, 30, 600)?;
+        let policy = OtpPolicy {
+            code_length,
+            code_ttl,
+            max_attempts: env.number("OTP_MAX_ATTEMPTS", 5, 1, 100)? as u32,
+            lockout: env.seconds("OTP_LOCKOUT_SECONDS", 900, 1, 86_400)?,
+            failure_window: Duration::from_secs(3_600),
+            resend_cooldown: env.seconds("OTP_RESEND_COOLDOWN_SECONDS", 30, 0, 3_600)?,
+            max_sends_per_hour: env.number("OTP_MAX_SENDS_PER_HOUR", 5, 1, 1_000)? as u32,
+            allowed_countries: env.countries("ALLOWED_COUNTRIES")?,
+        };
+        let token = TokenConfig {
+            issuer: env.text("TOKEN_ISSUER", "otp-service")?,
+            ttl: env.seconds("TOKEN_TTL_SECONDS", 600, 30, 86_400)?,
+        };
+        let redis = RedisConfig {
+            url: env.redis_url()?,
+            cluster: env.flag("REDIS_CLUSTER")?,
+            key_prefix: env.text("REDIS_KEY_PREFIX", "otp")?,
+            timeout: Duration::from_millis(env.number("REDIS_TIMEOUT_MS", 1_000, 50, 30_000)?),
+            tls_ca_file: env.optional("REDIS_TLS_CA_FILE"),
+        };
+        let plivo = PlivoConfig {
+            api_url: env
+                .text("PLIVO_API_URL", "https://api.plivo.com")?
+                .trim_end_matches('/')
+                .to_owned(),
+            sender: env.required("PLIVO_SENDER")?,
+            attempt_timeout: Duration::from_millis(env.number(
+                "PLIVO_TIMEOUT_MS",
+                3_000,
+                100,
+                30_000,
+            )?),
+            max_attempts: env.number("PLIVO_MAX_ATTEMPTS", 3, 1, 10)? as u32,
+        };
+        if !plivo.api_url.starts_with("http://") && !plivo.api_url.starts_with("https://") {
+            return Err(ConfigError::Invalid {
+                var: "PLIVO_API_URL",
+                reason: "must be an http:// or https:// URL".into(),
+            });
+        }
+        let message = MessageTemplate::new(
+            env.text(
+                "OTP_MESSAGE_TEMPLATE",
+                "Your {brand} verification code is {code}. It expires in {minutes} minutes.",
+            )?,
+            env.text("OTP_BRAND", "app")?,
+            env.optional("WEBOTP_DOMAIN"),
+            env.optional("ANDROID_APP_HASH"),
+        )?;
+        Ok(Self {
+            secret_id: env.required("OTP_SECRET_ID")?,
+            policy,
+            token,
+            redis,
+            plivo,
+            message,
+        })
+    }
+}
+
+struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Env<'_> {
+    /// Unset and blank are the same: SAM passes empty strings for parameters
+    /// left at an empty default.
+    fn optional(&self, var: &str) -> Option<String> {
+        (self.0)(var)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn required(&self, var: &'static str) -> Result<String, ConfigError> {
+        self.optional(var).ok_or(ConfigError::Missing { var })
+    }
+
+    fn text(&self, var: &'static str, default: &str) -> Result<String, ConfigError> {
+        Ok(self.optional(var).unwrap_or_else(|| default.to_owned()))
+    }
+
+    fn number(
+        &self,
+        var: &'static str,
+        default: u64,
+        min: u64,
+        max: u64,
+    ) -> Result<u64, ConfigError> {
+        let Some(raw) = self.optional(var) else {
+            return Ok(default);
+        };
+        let invalid = || ConfigError::Invalid {
+            var,
+            reason: format!("must be a whole number from {min} to {max}, got {raw:?}"),
+        };
+        let value: u64 = raw.parse().map_err(|_| invalid())?;
+        if (min..=max).contains(&value) {
+            Ok(value)
+        } else {
+            Err(invalid())
+        }
+    }
+
+    fn seconds(
+        &self,
+        var: &'static str,
+        default: u64,
+        min: u64,
+        max: u64,
+    ) -> Result<Duration, ConfigError> {
+        self.number(var, default, min, max).map(Duration::from_secs)
+    }
+
+    fn flag(&self, var: &'static str) -> Result<bool, ConfigError> {
+        match self
+            .optional(var)
+            .map(|v| v.to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("false" | "0" | "no") => Ok(false),
+            Some("true" | "1" | "yes") => Ok(true),
+            Some(other) => Err(ConfigError::Invalid {
+                var,
+                reason: format!("must be true or false, got {other:?}"),
+            }),
+        }
+    }
+
+    fn countries(&self, var: &'static str) -> Result<BTreeSet<String>, ConfigError> {
+        let Some(raw) = self.optional(var) else {
+            return Ok(BTreeSet::new());
+        };
+        raw.split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(|c| {
+                if c.len() == 2 && c.bytes().all(|b| b.is_ascii_alphabetic()) {
+                    Ok(c.to_ascii_uppercase())
+                } else {
+                    Err(ConfigError::Invalid {
+                        var,
+                        reason: format!("{c:?} is not an ISO 3166 alpha-2 country code"),
+                    })
+                }
+            })
+            .collect()
+    }
+
+    fn redis_url(&self) -> Result<String, ConfigError> {
+        let url = self.required("REDIS_URL")?;
+        if url.starts_with("redis://") || url.starts_with("rediss://") {
+            Ok(url)
+        } else {
+            Err(ConfigError::Invalid {
+                var: "REDIS_URL",
+                reason: "must start with redis:// or rediss://".into(),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut env: HashMap<String, String> = [
+            ("OTP_SECRET_ID", "otp/dev"),
+            ("PLIVO_SENDER", "+14155550100"),
+            ("REDIS_URL", "redis://127.0.0.1:6379"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        for (k, v) in vars {
+            env.insert((*k).to_owned(), (*v).to_owned());
+        }
+        Config::from_lookup(|name| env.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_documented_rules() {
+        let config = config(&[]).unwrap();
+        let policy = &config.policy;
+        assert_eq!(policy.code_length.get(), 6);
+        assert_eq!(policy.code_ttl, Duration::from_secs(300));
+        assert_eq!(policy.max_attempts, 5);
+        assert_eq!(policy.lockout, Duration::from_secs(900));
+        assert_eq!(policy.resend_cooldown, Duration::from_secs(30));
+        assert_eq!(policy.max_sends_per_hour, 5);
+        assert!(policy.allowed_countries.is_empty());
+        assert_eq!(config.token.ttl, Duration::from_secs(600));
+        assert_eq!(config.token.issuer, "otp-service");
+        assert_eq!(config.plivo.api_url, "https://api.plivo.com");
+        assert!(!config.redis.cluster);
+    }
+
+    #[test]
+    fn a_missing_required_variable_is_named() {
+        let env: HashMap<&str, &str> = HashMap::new();
+        let err = Config::from_lookup(|name| env.get(name).map(|v| v.to_string())).unwrap_err();
+        assert!(matches!(err, ConfigError::Missing { .. }), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused_with_the_variable_name() {
+        for (var, value) in [
+            ("OTP_LENGTH", "5"),
+            ("OTP_LENGTH", "11"),
+            ("OTP_TTL_SECONDS", "601"),
+            ("OTP_MAX_ATTEMPTS", "0"),
+            ("OTP_MAX_SENDS_PER_HOUR", "many"),
+            ("REDIS_CLUSTER", "maybe"),
+            ("REDIS_URL", "http://cache:6379"),
+            ("ALLOWED_COUNTRIES", "US,USA"),
+            ("PLIVO_API_URL", "api.plivo.com"),
+        ] {
+            let err = config(&[(var, value)]).unwrap_err();
+            assert!(err.to_string().starts_with(var), "{var}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn allowed_countries_are_a_case_insensitive_comma_list() {
+        let config = config(&[("ALLOWED_COUNTRIES", " us, gb ,")]).unwrap();
+        let expected: BTreeSet<String> = ["GB", "US"].map(String::from).into();
+        assert_eq!(config.policy.allowed_countries, expected);
+    }
+}

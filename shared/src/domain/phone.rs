@@ -1,0 +1,198 @@
+//! `PhoneNumber`: a valid E.164 number, with what the rules need to know
+//! about it (its country, whether it costs the sender extra).
+
+use std::fmt;
+
+use phonenumber::{Mode, Type, metadata::DATABASE};
+
+/// A phone number that libphonenumber's metadata accepts as valid, held in
+/// E.164 form (`+14155552671`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PhoneNumber {
+    e164: String,
+    country: Option<String>,
+    premium: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PhoneNumberError {
+    #[error("the number does not start with '+' and a country code")]
+    MissingPlus,
+    #[error("the number holds characters other than digits")]
+    NotDigits,
+    #[error("the number has too few or too many digits for E.164")]
+    Length,
+    #[error("the number is not valid for its country")]
+    Invalid,
+}
+
+/// E.164 allows at most 15 digits; the shortest valid numbers have 7.
+const MIN_DIGITS: usize = 7;
+const MAX_DIGITS: usize = 15;
+
+impl PhoneNumber {
+    /// Parses what a person might type: spaces, dashes and parentheses are
+    /// dropped, a leading `+` is required, everything else must be ASCII digits.
+    pub fn parse(input: &str) -> Result<Self, PhoneNumberError> {
+        let compact: String = input
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
+            .collect();
+        let digits = compact
+            .strip_prefix('+')
+            .ok_or(PhoneNumberError::MissingPlus)?;
+        // Checked before libphonenumber sees it: that parser is lenient
+        // (it accepts letters as keypad digits, full-width digits, "ext.").
+        if !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(PhoneNumberError::NotDigits);
+        }
+        if !(MIN_DIGITS..=MAX_DIGITS).contains(&digits.len()) {
+            return Err(PhoneNumberError::Length);
+        }
+        let parsed = phonenumber::parse(None, &compact).map_err(|_| PhoneNumberError::Invalid)?;
+        if !parsed.is_valid_with(&DATABASE) {
+            return Err(PhoneNumberError::Invalid);
+        }
+        let e164 = parsed.format().mode(Mode::E164).to_string();
+        let premium = matches!(
+            parsed.number_type(&DATABASE),
+            Type::PremiumRate | Type::SharedCost
+        );
+        let country = parsed.country().id().map(|id| id.as_ref().to_owned());
+        Ok(Self {
+            e164,
+            country,
+            premium,
+        })
+    }
+
+    /// Loads libphonenumber's metadata, which it otherwise decodes on first
+    /// use: called during a cold start so no request pays for it.
+    pub fn warm_up() {
+        let _ = Self::parse("+14155552671");
+    }
+
+    pub fn as_e164(&self) -> &str {
+        &self.e164
+    }
+
+    /// ISO 3166 alpha-2 region (`US`), when the number maps to one region.
+    pub fn country(&self) -> Option<&str> {
+        self.country.as_deref()
+    }
+
+    /// Premium-rate and shared-cost numbers earn their owner money per SMS:
+    /// the classic target of SMS pumping.
+    pub fn is_premium_or_shared_cost(&self) -> bool {
+        self.premium
+    }
+
+    /// The form safe for logs: `+1415*****71`.
+    pub fn masked(&self) -> Masked<'_> {
+        Masked(&self.e164)
+    }
+}
+
+/// Keeps the number out of logs even when someone writes `{:?}`.
+impl fmt::Debug for PhoneNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PhoneNumber({})", self.masked())
+    }
+}
+
+/// A phone number shown with all but the `+`, the first four and the last
+/// two digits hidden.
+pub struct Masked<'a>(&'a str);
+
+impl fmt::Display for Masked<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // E.164 is ASCII, so byte offsets are character offsets.
+        let s = self.0;
+        let head = 5.min(s.len());
+        let tail = 2.min(s.len() - head);
+        f.write_str(&s[..head])?;
+        for _ in 0..s.len() - head - tail {
+            f.write_str("*")?;
+        }
+        f.write_str(&s[s.len() - tail..])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_accepts_e164_with_spaces_dashes_and_parentheses() {
+        let phone = PhoneNumber::parse("+1 (415) 555-2671").unwrap();
+        assert_eq!(phone.as_e164(), "+14155552671");
+        assert_eq!(phone.country(), Some("US"));
+        assert!(!phone.is_premium_or_shared_cost());
+    }
+
+    #[test]
+    fn parse_rejects_a_number_without_a_leading_plus() {
+        assert_eq!(
+            PhoneNumber::parse("14155552671"),
+            Err(PhoneNumberError::MissingPlus)
+        );
+    }
+
+    #[test]
+    fn parse_rejects_letters_unicode_digits_and_dots() {
+        for input in [
+            "+1415555267a",
+            "+1415CALLNOW",
+            "+１４１５５５５２６７１",
+            "+١٤١٥٥٥٥٢٦٧١",
+            "+1.415.555.2671",
+            "+14155552671\0",
+            "+14155552671 ext 5",
+        ] {
+            assert_eq!(
+                PhoneNumber::parse(input),
+                Err(PhoneNumberError::NotDigits),
+                "{input:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn parse_rejects_too_short_too_long_and_impossible_numbers() {
+        assert_eq!(PhoneNumber::parse("+"), Err(PhoneNumberError::Length));
+        assert_eq!(
+            PhoneNumber::parse("+1234567890123456"),
+            Err(PhoneNumberError::Length)
+        );
+        assert_eq!(
+            PhoneNumber::parse("+10005550100"),
+            Err(PhoneNumberError::Invalid)
+        );
+    }
+
+    #[test]
+    fn parse_flags_premium_rate_and_shared_cost_numbers() {
+        assert!(
+            PhoneNumber::parse("+19005550123")
+                .unwrap()
+                .is_premium_or_shared_cost()
+        );
+        assert!(
+            PhoneNumber::parse("+448431234567")
+                .unwrap()
+                .is_premium_or_shared_cost()
+        );
+        assert!(
+            !PhoneNumber::parse("+447400123456")
+                .unwrap()
+                .is_premium_or_shared_cost()
+        );
+    }
+
+    #[test]
+    fn masked_keeps_the_country_prefix_and_the_last_two_digits() {
+        let phone = PhoneNumber::parse("+14155552671").unwrap();
+        assert_eq!(phone.masked().to_string(), "+1415*****71");
+        assert_eq!(format!("{phone:?}"), "PhoneNumber(+1415*****71)");
+    }
+}

@@ -1,0 +1,303 @@
+//! The Plivo Message API client: one SMS per call, retried with jittered
+//! exponential backoff on what may pass (429, 5xx, timeouts, connection
+//! errors) and never on what will not (other 4xx), always within the
+//! caller's deadline.
+
+use std::time::Duration;
+
+use rand::RngExt;
+use reqwest::StatusCode;
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::{config::PlivoConfig, domain::PhoneNumber, secrets::PlivoCredentials};
+
+/// An attempt with less time than this left is not worth starting.
+const MIN_ATTEMPT_BUDGET: Duration = Duration::from_millis(150);
+const BACKOFF_BASE: Duration = Duration::from_millis(100);
+const BACKOFF_CAP: Duration = Duration::from_secs(2);
+
+pub struct PlivoClient {
+    http: reqwest::Client,
+    api_url: String,
+    sender: String,
+    attempt_timeout: Duration,
+    max_attempts: u32,
+}
+
+#[derive(Serialize)]
+struct MessageRequest<'a> {
+    src: &'a str,
+    dst: &'a str,
+    text: &'a str,
+}
+
+#[derive(Deserialize)]
+struct MessageAccepted {
+    #[serde(default)]
+    message_uuid: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct PlivoErrorBody {
+    #[serde(default)]
+    api_id: Option<String>,
+    #[serde(default)]
+    error: Option<serde_json::Value>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SmsError {
+    /// The credentials were refused: they may have been rotated.
+    #[error("plivo refused the credentials (401)")]
+    Unauthorized,
+    #[error("plivo rejected the message ({status}): {detail}")]
+    Rejected { status: u16, detail: String },
+    #[error("plivo kept failing after {attempts} attempt(s): {last}")]
+    Unavailable { attempts: u32, last: String },
+    #[error("cannot build the HTTP client")]
+    Client(#[source] reqwest::Error),
+}
+
+enum Attempt {
+    Sent(String),
+    Retry {
+        reason: String,
+        wait: Option<Duration>,
+    },
+    Fail(SmsError),
+}
+
+impl PlivoClient {
+    pub fn new(config: &PlivoConfig) -> Result<Self, SmsError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.attempt_timeout)
+            .pool_idle_timeout(Duration::from_secs(50))
+            .user_agent(concat!("otp-service/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(SmsError::Client)?;
+        Ok(Self {
+            http,
+            api_url: config.api_url.clone(),
+            sender: config.sender.clone(),
+            attempt_timeout: config.attempt_timeout,
+            max_attempts: config.max_attempts,
+        })
+    }
+
+    /// Sends `text` to `to` and returns Plivo's message UUID.
+    pub async fn send(
+        &self,
+        credentials: &PlivoCredentials,
+        to: &PhoneNumber,
+        text: &str,
+        deadline: Instant,
+    ) -> Result<String, SmsError> {
+        let url = format!(
+            "{}/v1/Account/{}/Message/",
+            self.api_url, credentials.auth_id
+        );
+        let body = MessageRequest {
+            src: &self.sender,
+            dst: to.as_e164(),
+            text,
+        };
+        let mut last = String::from("no attempt fit before the deadline");
+        let mut attempts = 0;
+        while attempts < self.max_attempts {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining < MIN_ATTEMPT_BUDGET {
+                break;
+            }
+            attempts += 1;
+            let timeout = self.attempt_timeout.min(remaining);
+            match self.attempt(&url, credentials, &body, timeout).await {
+                Attempt::Sent(uuid) => {
+                    tracing::info!(message_uuid = %uuid, attempts, "sms accepted by plivo");
+                    return Ok(uuid);
+                }
+                Attempt::Fail(err) => return Err(err),
+                Attempt::Retry { reason, wait } => {
+                    tracing::warn!(attempt = attempts, reason = %reason, "plivo attempt failed");
+                    last = reason;
+                    if attempts < self.max_attempts {
+                        let pause = wait.unwrap_or_else(|| backoff(attempts));
+                        if Instant::now() + pause + MIN_ATTEMPT_BUDGET > deadline {
+                            break;
+                        }
+                        tokio::time::sleep(pause).await;
+                    }
+                }
+            }
+        }
+        Err(SmsError::Unavailable { attempts, last })
+    }
+
+    async fn attempt(
+        &self,
+        url: &str,
+        credentials: &PlivoCredentials,
+        body: &MessageRequest<'_>,
+        timeout: Duration,
+    ) -> Attempt {
+        let response = self
+            .http
+            .post(url)
+            .basic_auth(&credentials.auth_id, Some(&credentials.auth_token))
+            .json(body)
+            .timeout(timeout)
+            .send()
+            .await;
+        let response = match response {
+            Ok(response) => response,
+            Err(err) => {
+                let kind = if err.is_timeout() {
+                    "timeout"
+                } else if err.is_connect() {
+                    "connection error"
+                } else {
+                    "request error"
+                };
+                return Attempt::Retry {
+                    reason: format!("{kind}: {}", crate::error_chain(&err)),
+                    wait: None,
+                };
+            }
+        };
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs)
+            .filter(|wait| *wait <= BACKOFF_CAP);
+        let bytes = match tokio::time::timeout(timeout, response.bytes()).await {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(err)) => {
+                return Attempt::Retry {
+                    reason: format!("reading the reply: {}", crate::error_chain(&err)),
+                    wait: None,
+                };
+            }
+            Err(_) => {
+                return Attempt::Retry {
+                    reason: "timeout reading the reply".into(),
+                    wait: None,
+                };
+            }
+        };
+        if status.is_success() {
+            // A 2xx means Plivo took the message, even if the body is odd.
+            let uuid = serde_json::from_slice::<MessageAccepted>(&bytes)
+                .ok()
+                .and_then(|accepted| accepted.message_uuid.into_iter().next())
+                .unwrap_or_else(|| "unknown".into());
+            return Attempt::Sent(uuid);
+        }
+        let detail = describe_error(status, &bytes);
+        if status == StatusCode::UNAUTHORIZED {
+            Attempt::Fail(SmsError::Unauthorized)
+        } else if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+            Attempt::Retry {
+                reason: format!("{}: {detail}", status.as_u16()),
+                wait: retry_after,
+            }
+        } else {
+            Attempt::Fail(SmsError::Rejected {
+                status: status.as_u16(),
+                detail,
+            })
+        }
+    }
+}
+
+/// Exponential backoff with "equal jitter": half the step is fixed, half is
+/// random, so retries from many instances spread out but never collapse to 0.
+fn backoff(attempt: u32) -> Duration {
+    let step = BACKOFF_BASE
+        .saturating_mul(1 << attempt.saturating_sub(1).min(10))
+        .min(BACKOFF_CAP);
+    let half = step / 2;
+    half + half.mul_f64(rand::rng().random_range(0.0..1.0))
+}
+
+/// Plivo's errors are `{"api_id", "error"}` JSON, or sometimes plain text
+/// or HTML. Long digit runs are masked: an error may quote the number.
+fn describe_error(status: StatusCode, body: &[u8]) -> String {
+    let text = match serde_json::from_slice::<PlivoErrorBody>(body) {
+        Ok(PlivoErrorBody { api_id, error }) => {
+            let error = match error {
+                Some(serde_json::Value::String(s)) => s,
+                Some(other) => other.to_string(),
+                None => String::from("no error field"),
+            };
+            match api_id {
+                Some(id) => format!("{error} (api_id {id})"),
+                None => error,
+            }
+        }
+        Err(_) => {
+            let raw = String::from_utf8_lossy(body);
+            let raw: String = raw.chars().take(200).collect();
+            if raw.trim().is_empty() {
+                status.canonical_reason().unwrap_or("no body").to_owned()
+            } else {
+                raw
+            }
+        }
+    };
+    mask_digit_runs(&text)
+}
+
+fn mask_digit_runs(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.len() >= 7 {
+            out.push_str("<number>");
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_stays_within_its_step() {
+        for attempt in 1..8 {
+            let step = BACKOFF_BASE
+                .saturating_mul(1 << (attempt - 1))
+                .min(BACKOFF_CAP);
+            let wait = backoff(attempt);
+            assert!(wait >= step / 2 && wait <= step, "{attempt}: {wait:?}");
+        }
+    }
+
+    #[test]
+    fn error_descriptions_mask_phone_numbers() {
+        let body = br#"{"api_id":"abc","error":"dst 14155552671 is not valid"}"#;
+        assert_eq!(
+            describe_error(StatusCode::BAD_REQUEST, body),
+            "dst <number> is not valid (api_id abc)"
+        );
+        assert_eq!(
+            describe_error(StatusCode::BAD_GATEWAY, b"<html>Bad Gateway</html>"),
+            "<html>Bad Gateway</html>"
+        );
+    }
+}

@@ -1,0 +1,278 @@
+//! The Redis store. Every decision is one Lua script run atomically on the
+//! server (EVALSHA, with the script loaded on first use per node), so rules
+//! hold across concurrent Lambda instances without read-then-write races.
+//!
+//! Keys of one phone share a hash tag, `{prefix}:{+14155552671}:code`, so
+//! each script touches a single slot and runs on Redis Cluster and
+//! ElastiCache Serverless unchanged.
+
+use std::time::Duration;
+
+use redis::{
+    Client, FromRedisValue, RedisError, Script, ScriptInvocation,
+    aio::{ConnectionManager, ConnectionManagerConfig},
+    cluster::ClusterClientBuilder,
+    cluster_async::ClusterConnection,
+};
+use tokio::sync::OnceCell;
+
+use crate::{
+    config::RedisConfig,
+    domain::{CodeDigest, PhoneNumber},
+};
+
+/// Identifies one send, so a failed send undoes only itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendId(String);
+
+impl SendId {
+    fn new() -> Self {
+        Self(uuid::Uuid::new_v4().simple().to_string())
+    }
+}
+
+/// The limits a send is checked against.
+#[derive(Debug, Clone, Copy)]
+pub struct SendLimits {
+    pub code_ttl: Duration,
+    pub cooldown: Duration,
+    pub max_sends: u32,
+    pub window: Duration,
+}
+
+/// The limits a guess is checked against.
+#[derive(Debug, Clone, Copy)]
+pub struct GuessLimits {
+    pub max_attempts: u32,
+    pub lockout: Duration,
+    pub failure_window: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendDecision {
+    /// The code is stored; the SMS may go out.
+    Stored(SendId),
+    Locked {
+        retry_after: Duration,
+    },
+    TooSoon {
+        retry_after: Duration,
+    },
+    QuotaExhausted {
+        retry_after: Duration,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuessDecision {
+    Approved,
+    Rejected {
+        attempts_left: u32,
+    },
+    /// Locked before this guess, or by it.
+    Locked {
+        retry_after: Duration,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("redis is unavailable")]
+    Unavailable(#[from] RedisError),
+    #[error("redis script gave an unexpected reply: {0}")]
+    UnexpectedReply(String),
+    #[error("cannot read REDIS_TLS_CA_FILE {path}")]
+    CaFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+enum Connection {
+    /// Reconnects by itself after Redis comes back, without a cold start.
+    Single(ConnectionManager),
+    /// Connected on first use, so a cluster that is down at cold start does
+    /// not fail the init; a failed connect is retried by the next call.
+    Cluster(Box<LazyCluster>),
+}
+
+struct LazyCluster {
+    client: redis::cluster::ClusterClient,
+    connection: OnceCell<ClusterConnection>,
+}
+
+pub struct Store {
+    connection: Connection,
+    prefix: String,
+    request: Script,
+    verify: Script,
+    release: Script,
+}
+
+impl Store {
+    /// Builds the client without touching the network: see `warm_up`.
+    pub fn new(config: &RedisConfig) -> Result<Self, StoreError> {
+        let certificates = match &config.tls_ca_file {
+            Some(path) => Some(redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(std::fs::read(path).map_err(|source| StoreError::CaFile {
+                    path: path.clone(),
+                    source,
+                })?),
+            }),
+            None => None,
+        };
+        let connection = if config.cluster {
+            let mut builder = ClusterClientBuilder::new(vec![config.url.as_str()])
+                .connection_timeout(config.timeout)
+                .response_timeout(config.timeout)
+                // The crate's defaults retry for minutes; a Lambda answers in seconds.
+                .retries(1)
+                .min_retry_wait(10)
+                .max_retry_wait(100);
+            if let Some(certs) = certificates {
+                builder = builder.certs(certs);
+            }
+            Connection::Cluster(Box::new(LazyCluster {
+                client: builder.build()?,
+                connection: OnceCell::new(),
+            }))
+        } else {
+            let client = match certificates {
+                Some(certs) => Client::build_with_tls(config.url.as_str(), certs)?,
+                None => Client::open(config.url.as_str())?,
+            };
+            let manager_config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(config.timeout))
+                .set_response_timeout(Some(config.timeout))
+                .set_number_of_retries(1)
+                .set_max_delay(Duration::from_millis(100));
+            Connection::Single(ConnectionManager::new_lazy_with_config(
+                client,
+                manager_config,
+            )?)
+        };
+        Ok(Self {
+            connection,
+            prefix: config.key_prefix.clone(),
+            request: Script::new(include_str!("request.lua")),
+            verify: Script::new(include_str!("verify.lua")),
+            release: Script::new(include_str!("release.lua")),
+        })
+    }
+
+    /// Connects and loads the scripts ahead of the first request. A failure
+    /// is only reported: requests will answer 503 until Redis is back.
+    pub async fn warm_up(&self) -> Result<(), StoreError> {
+        for script in [&self.request, &self.verify, &self.release] {
+            match &self.connection {
+                Connection::Single(manager) => script.load_async(&mut manager.clone()).await?,
+                Connection::Cluster(_) => script.load_async(&mut self.cluster().await?).await?,
+            };
+        }
+        Ok(())
+    }
+
+    async fn cluster(&self) -> Result<ClusterConnection, StoreError> {
+        match &self.connection {
+            Connection::Cluster(lazy) => Ok(lazy
+                .connection
+                .get_or_try_init(|| lazy.client.get_async_connection())
+                .await?
+                .clone()),
+            Connection::Single(_) => unreachable!("only called in cluster mode"),
+        }
+    }
+
+    async fn run<T: FromRedisValue>(
+        &self,
+        invocation: ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        let reply = match &self.connection {
+            Connection::Single(manager) => invocation.invoke_async(&mut manager.clone()).await?,
+            Connection::Cluster(_) => invocation.invoke_async(&mut self.cluster().await?).await?,
+        };
+        Ok(reply)
+    }
+
+    fn key(&self, phone: &PhoneNumber, name: &str) -> String {
+        format!("{}:{{{}}}:{}", self.prefix, phone.as_e164(), name)
+    }
+
+    /// Checks lock, cooldown and quota, then records the send and stores the
+    /// code's digest, replacing any earlier code.
+    pub async fn begin_send(
+        &self,
+        phone: &PhoneNumber,
+        digest: &CodeDigest,
+        limits: SendLimits,
+    ) -> Result<SendDecision, StoreError> {
+        let id = SendId::new();
+        let mut invocation = self.request.prepare_invoke();
+        invocation
+            .key(self.key(phone, "code"))
+            .key(self.key(phone, "lock"))
+            .key(self.key(phone, "sends"))
+            .arg(digest.as_str())
+            .arg(&id.0)
+            .arg(millis(limits.code_ttl))
+            .arg(millis(limits.cooldown))
+            .arg(limits.max_sends)
+            .arg(millis(limits.window));
+        let (outcome, wait_ms): (String, i64) = self.run(invocation).await?;
+        let retry_after = Duration::from_millis(wait_ms.max(0) as u64);
+        match outcome.as_str() {
+            "stored" => Ok(SendDecision::Stored(id)),
+            "locked" => Ok(SendDecision::Locked { retry_after }),
+            "cooldown" => Ok(SendDecision::TooSoon { retry_after }),
+            "quota" => Ok(SendDecision::QuotaExhausted { retry_after }),
+            other => Err(StoreError::UnexpectedReply(other.to_owned())),
+        }
+    }
+
+    /// Removes the code stored by `send` if it is still the current one, and
+    /// stops that send counting against the cooldown and quota.
+    pub async fn cancel_send(&self, phone: &PhoneNumber, send: &SendId) -> Result<(), StoreError> {
+        let mut invocation = self.release.prepare_invoke();
+        invocation
+            .key(self.key(phone, "code"))
+            .key(self.key(phone, "sends"))
+            .arg(&send.0);
+        self.run::<i64>(invocation).await.map(drop)
+    }
+
+    /// Compares a guess with the stored digest; a wrong guess is counted and
+    /// the last allowed one locks the phone and deletes its code.
+    pub async fn check_guess(
+        &self,
+        phone: &PhoneNumber,
+        digest: &CodeDigest,
+        limits: GuessLimits,
+    ) -> Result<GuessDecision, StoreError> {
+        let mut invocation = self.verify.prepare_invoke();
+        invocation
+            .key(self.key(phone, "code"))
+            .key(self.key(phone, "fails"))
+            .key(self.key(phone, "lock"))
+            .arg(digest.as_str())
+            .arg(limits.max_attempts)
+            .arg(millis(limits.lockout))
+            .arg(millis(limits.failure_window));
+        let (outcome, n): (String, i64) = self.run(invocation).await?;
+        match outcome.as_str() {
+            "approved" => Ok(GuessDecision::Approved),
+            "rejected" => Ok(GuessDecision::Rejected {
+                attempts_left: n.max(0) as u32,
+            }),
+            "locked" => Ok(GuessDecision::Locked {
+                retry_after: Duration::from_millis(n.max(0) as u64),
+            }),
+            other => Err(StoreError::UnexpectedReply(other.to_owned())),
+        }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    d.as_millis() as u64
+}

@@ -1,0 +1,35 @@
+-- Decides and records a send in one step, so concurrent requests for one
+-- phone can never both pass the cooldown or the hourly quota.
+-- KEYS: code, lock, sends (all share the phone's hash tag)
+-- ARGV: digest, send id, code ttl ms, cooldown ms, max sends, window ms
+-- Reply: {outcome, milliseconds to wait (0 when stored)}
+local lock_ms = redis.call('PTTL', KEYS[2])
+if lock_ms > 0 then
+  return {'locked', lock_ms}
+end
+
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[6])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - window)
+
+local last = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
+if last[2] then
+  local wait = tonumber(last[2]) + tonumber(ARGV[4]) - now
+  if wait > 0 then
+    return {'cooldown', wait}
+  end
+end
+
+if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[5]) then
+  local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+  return {'quota', math.max(1, tonumber(first[2]) + window - now)}
+end
+
+redis.call('ZADD', KEYS[3], now, ARGV[2])
+redis.call('PEXPIRE', KEYS[3], window)
+-- Replacing the hash drops the previous code: one valid code per phone.
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'digest', ARGV[1], 'id', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return {'stored', 0}

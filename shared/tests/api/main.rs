@@ -1,0 +1,11 @@
+//! Integration tests against real services: the Redis server and the
+//! Secrets Manager emulator started by `scripts/test.sh`, and a local HTTP
+//! server standing in for Plivo that checks its exact wire format.
+
+mod concurrency;
+mod edge;
+mod plivo;
+mod request;
+mod secrets;
+mod support;
+mod verify;

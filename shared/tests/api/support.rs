@@ -1,0 +1,366 @@
+//! `TestApp`: one isolated service instance per test (own key prefix, own
+//! secret, own Plivo stand-in), driven through the same edge functions the
+//! Lambda binaries call, with events built from the files in `events/`.
+
+use std::collections::HashMap;
+
+use lambda_http::{Body, Request, Response};
+use otp::{config::Config, services::Services};
+use serde_json::{Value, json};
+use wiremock::{
+    Match, Mock, MockServer, ResponseTemplate,
+    matchers::{basic_auth, header, method, path},
+};
+
+pub const AUTH_ID: &str = "MAZDQ1ZJIYMDZKMTIWMZ";
+pub const AUTH_TOKEN: &str = "plivo-test-auth-token-0001";
+pub const SIGNING_KEY: &str = "test-signing-key-with-at-least-32-bytes!";
+pub const SENDER: &str = "+14155550100";
+pub const PHONE: &str = "+14155552671";
+
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").expect(
+        "TEST_REDIS_URL is not set: run the tests with ./scripts/test.sh, which starts Redis",
+    )
+}
+
+pub fn unique(name: &str) -> String {
+    format!("{name}-{}", uuid::Uuid::new_v4().simple())
+}
+
+pub async fn aws_config() -> aws_config::SdkConfig {
+    assert!(
+        std::env::var("AWS_ENDPOINT_URL_SECRETS_MANAGER").is_ok(),
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER is not set: run ./scripts/test.sh, which starts the emulator"
+    );
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+pub fn secret_json(auth_id: &str, auth_token: &str) -> String {
+    json!({
+        "plivo_auth_id": auth_id,
+        "plivo_auth_token": auth_token,
+        "signing_key": SIGNING_KEY,
+    })
+    .to_string()
+}
+
+pub async fn create_secret(json: &str) -> String {
+    let client = aws_sdk_secretsmanager::Client::new(&aws_config().await);
+    let name = unique("otp-test");
+    client
+        .create_secret()
+        .name(&name)
+        .secret_string(json)
+        .send()
+        .await
+        .expect("create the test secret in the emulator");
+    name
+}
+
+pub async fn put_secret(name: &str, json: &str) {
+    let client = aws_sdk_secretsmanager::Client::new(&aws_config().await);
+    client
+        .put_secret_value()
+        .secret_id(name)
+        .secret_string(json)
+        .send()
+        .await
+        .expect("update the test secret");
+}
+
+/// Matches a request body that is exactly Plivo's `{"src","dst","text"}`.
+pub struct PlivoMessageBody;
+
+impl Match for PlivoMessageBody {
+    fn matches(&self, request: &wiremock::Request) -> bool {
+        let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&request.body) else {
+            return false;
+        };
+        let mut keys: Vec<&str> = body.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        keys == ["dst", "src", "text"]
+            && body["src"] == SENDER
+            && body["dst"].as_str().is_some_and(|d| d.starts_with('+'))
+            && body["text"].is_string()
+    }
+}
+
+/// A mock of Plivo's Message API for `auth_id`, checking path, Basic auth,
+/// content type and body shape; anything else falls through to a 404.
+pub fn plivo_message(auth_id: &str, auth_token: &str) -> wiremock::MockBuilder {
+    Mock::given(method("POST"))
+        .and(path(format!("/v1/Account/{auth_id}/Message/")))
+        .and(basic_auth(auth_id, auth_token))
+        .and(header("content-type", "application/json"))
+        .and(PlivoMessageBody)
+}
+
+pub fn plivo_accepted() -> ResponseTemplate {
+    ResponseTemplate::new(202).set_body_json(json!({
+        "api_id": uuid::Uuid::new_v4().to_string(),
+        "message": "message(s) queued",
+        "message_uuid": [uuid::Uuid::new_v4().to_string()],
+    }))
+}
+
+pub struct TestResponse {
+    pub status: u16,
+    pub headers: lambda_http::http::HeaderMap,
+    pub body: Value,
+}
+
+impl TestResponse {
+    fn from(response: Response<Body>) -> Self {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = match response.body() {
+            Body::Text(text) => serde_json::from_str(text).expect("a JSON body"),
+            other => panic!("expected a text body, got {other:?}"),
+        };
+        assert_eq!(headers["content-type"], "application/json");
+        Self {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub fn retry_after(&self) -> u64 {
+        self.headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    pub fn error(&self) -> &str {
+        self.body["error"].as_str().unwrap_or("")
+    }
+}
+
+pub struct TestApp {
+    pub services: Services,
+    pub plivo: MockServer,
+    pub prefix: String,
+    pub secret_id: String,
+    pub redis: redis::aio::MultiplexedConnection,
+}
+
+pub struct Builder {
+    env: HashMap<String, String>,
+    plivo_mock: bool,
+}
+
+impl Builder {
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.insert(name.to_owned(), value.to_owned());
+        self
+    }
+
+    /// Leaves Plivo without its accepting mock, for tests that mount their own.
+    pub fn without_plivo_mock(mut self) -> Self {
+        self.plivo_mock = false;
+        self
+    }
+
+    pub async fn spawn(self) -> TestApp {
+        let plivo = MockServer::start().await;
+        if self.plivo_mock {
+            plivo_message(AUTH_ID, AUTH_TOKEN)
+                .respond_with(plivo_accepted())
+                .mount(&plivo)
+                .await;
+        }
+        let prefix = unique("t");
+        let secret_id = match self.env.get("OTP_SECRET_ID") {
+            Some(id) => id.clone(),
+            None => create_secret(&secret_json(AUTH_ID, AUTH_TOKEN)).await,
+        };
+        let mut env: HashMap<String, String> = [
+            ("OTP_SECRET_ID", secret_id.clone()),
+            ("PLIVO_SENDER", SENDER.to_owned()),
+            ("PLIVO_API_URL", plivo.uri()),
+            ("REDIS_URL", redis_url()),
+            ("REDIS_KEY_PREFIX", prefix.clone()),
+            ("OTP_BRAND", "Acme".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        env.extend(self.env);
+        let config = Config::from_lookup(|name| env.get(name).cloned()).expect("valid test config");
+        let services = Services::init(config, aws_config())
+            .await
+            .expect("services start");
+        let redis = redis::Client::open(redis_url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect to the test Redis");
+        TestApp {
+            services,
+            plivo,
+            prefix,
+            secret_id,
+            redis,
+        }
+    }
+}
+
+impl TestApp {
+    pub fn builder() -> Builder {
+        Builder {
+            env: HashMap::new(),
+            plivo_mock: true,
+        }
+    }
+
+    pub async fn spawn() -> Self {
+        Self::builder().spawn().await
+    }
+
+    /// Calls request-otp with the HTTP API sample event carrying `body`.
+    pub async fn request_raw(&self, body: &str) -> TestResponse {
+        let event = event("request-otp-http-api.json", |e| e["body"] = json!(body));
+        TestResponse::from(otp::http::request_otp(&self.services, event).await)
+    }
+
+    pub async fn request(&self, phone: &str) -> TestResponse {
+        self.request_raw(&json!({ "phoneNumber": phone }).to_string())
+            .await
+    }
+
+    pub async fn verify_raw(&self, body: &str) -> TestResponse {
+        let event = event("verify-otp-http-api.json", |e| e["body"] = json!(body));
+        TestResponse::from(otp::http::verify_otp(&self.services, event).await)
+    }
+
+    pub async fn verify(&self, phone: &str, otp: &str) -> TestResponse {
+        self.verify_raw(&json!({ "phoneNumber": phone, "otp": otp }).to_string())
+            .await
+    }
+
+    /// Every SMS text Plivo accepted or was offered, oldest first.
+    pub async fn sms_texts(&self) -> Vec<(String, String)> {
+        self.plivo
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|r| serde_json::from_slice::<Value>(&r.body).ok())
+            .map(|b| {
+                (
+                    b["dst"].as_str().unwrap_or("").to_owned(),
+                    b["text"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// The code in the latest SMS to `phone`.
+    pub async fn last_code(&self, phone: &str) -> String {
+        let length = self.services.config.policy.code_length.get();
+        let texts = self.sms_texts().await;
+        let (_, text) = texts
+            .iter()
+            .rev()
+            .find(|(dst, _)| dst == phone)
+            .unwrap_or_else(|| panic!("no SMS was sent to {phone}"));
+        code_in(text, length)
+    }
+
+    pub async fn sms_count(&self) -> usize {
+        self.plivo
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .len()
+    }
+
+    /// Every key and value this test's service wrote to Redis, as text.
+    pub async fn redis_dump(&self) -> Vec<String> {
+        let mut conn = self.redis.clone();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}:*", self.prefix))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        for key in keys {
+            let kind: String = redis::cmd("TYPE")
+                .arg(&key)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            let value: Vec<String> = match kind.as_str() {
+                "string" => vec![
+                    redis::cmd("GET")
+                        .arg(&key)
+                        .query_async(&mut conn)
+                        .await
+                        .unwrap(),
+                ],
+                "hash" => redis::cmd("HGETALL")
+                    .arg(&key)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap(),
+                "zset" => redis::cmd("ZRANGE")
+                    .arg(&key)
+                    .arg(0)
+                    .arg(-1)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap(),
+                other => panic!("unexpected type {other} at {key}"),
+            };
+            out.push(format!("{key} = {}", value.join(" ")));
+        }
+        out
+    }
+
+    /// Milliseconds to live of one of this test's keys for `phone`.
+    pub async fn pttl(&self, phone: &str, name: &str) -> i64 {
+        redis::cmd("PTTL")
+            .arg(format!("{}:{{{phone}}}:{name}", self.prefix))
+            .query_async(&mut self.redis.clone())
+            .await
+            .unwrap()
+    }
+
+    /// Makes the pending code for `phone` expire now, as time would.
+    pub async fn expire_code(&self, phone: &str) {
+        let _: i64 = redis::cmd("DEL")
+            .arg(format!("{}:{{{phone}}}:code", self.prefix))
+            .query_async(&mut self.redis.clone())
+            .await
+            .unwrap();
+    }
+}
+
+/// The first run of exactly `length` digits in an SMS text.
+pub fn code_in(text: &str, length: usize) -> String {
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|run| run.len() == length)
+        .unwrap_or_else(|| panic!("no {length}-digit code in {text:?}"))
+        .to_owned()
+}
+
+/// A sample event from `events/`, edited by `edit`, as the runtime would
+/// hand it to the function.
+pub fn event(file: &str, edit: impl FnOnce(&mut Value)) -> Request {
+    let path = format!("{}/../events/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut value: Value = serde_json::from_str(&text).unwrap();
+    edit(&mut value);
+    lambda_http::request::from_str(&value.to_string()).expect("a valid API Gateway event")
+}
+
+/// A code for `phone` that is not `right`.
+pub fn wrong(right: &str) -> String {
+    right
+        .bytes()
+        .map(|b| char::from(b'0' + (b - b'0' + 1) % 10))
+        .collect()
+}

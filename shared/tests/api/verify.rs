@@ -1,0 +1,204 @@
+//! verify-otp: the rules of checking a code and the token it earns.
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use otp::token::Claims;
+use serde_json::json;
+
+use crate::support::*;
+
+fn invalid_code() -> serde_json::Value {
+    json!({"error": "invalid_code", "message": "Invalid or expired OTP."})
+}
+
+#[tokio::test]
+async fn verify_approves_the_right_code_with_a_token_a_jwt_library_accepts() {
+    let app = TestApp::spawn().await;
+    app.request(PHONE).await;
+    let code = app.last_code(PHONE).await;
+
+    let response = app.verify(PHONE, &code).await;
+
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body["status"], "approved");
+    assert_eq!(response.body["message"], "OTP verified successfully.");
+    assert_eq!(response.body["expiresInSeconds"], 600);
+    let token = response.body["verificationToken"].as_str().unwrap();
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.set_issuer(&["otp-service"]);
+    validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+    let claims = jsonwebtoken::decode::<Claims>(
+        token,
+        &DecodingKey::from_secret(SIGNING_KEY.as_bytes()),
+        &validation,
+    )
+    .expect("the token verifies with the signing key")
+    .claims;
+    assert_eq!(claims.sub, PHONE);
+    assert_eq!(claims.phone_number, PHONE);
+    assert!(claims.phone_number_verified);
+    assert_eq!(claims.exp - claims.iat, 600);
+    assert_eq!(claims.jti.len(), 36);
+}
+
+#[tokio::test]
+async fn verify_tokens_follow_token_ttl_and_issuer_settings() {
+    let app = TestApp::builder()
+        .env("TOKEN_TTL_SECONDS", "120")
+        .env("TOKEN_ISSUER", "acme-auth")
+        .spawn()
+        .await;
+    app.request(PHONE).await;
+    let code = app.last_code(PHONE).await;
+
+    let response = app.verify(PHONE, &code).await;
+
+    assert_eq!(response.body["expiresInSeconds"], 120);
+    let token = response.body["verificationToken"].as_str().unwrap();
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.set_issuer(&["acme-auth"]);
+    let claims = jsonwebtoken::decode::<Claims>(
+        token,
+        &DecodingKey::from_secret(SIGNING_KEY.as_bytes()),
+        &validation,
+    )
+    .unwrap()
+    .claims;
+    assert_eq!(claims.exp - claims.iat, 120);
+}
+
+#[tokio::test]
+async fn verify_accepts_a_correct_code_only_once() {
+    let app = TestApp::spawn().await;
+    app.request(PHONE).await;
+    let code = app.last_code(PHONE).await;
+    assert_eq!(app.verify(PHONE, &code).await.status, 200);
+
+    let replay = app.verify(PHONE, &code).await;
+
+    assert_eq!(replay.status, 400);
+    assert_eq!(replay.body, invalid_code());
+}
+
+#[tokio::test]
+async fn verify_answers_wrong_expired_and_never_requested_codes_identically() {
+    let app = TestApp::spawn().await;
+    app.request(PHONE).await;
+    let code = app.last_code(PHONE).await;
+
+    let wrong_code = app.verify(PHONE, &wrong(&code)).await;
+    app.expire_code(PHONE).await;
+    let expired = app.verify(PHONE, &code).await;
+    let never_requested = app.verify("+447400123456", "123456").await;
+
+    for response in [&wrong_code, &expired, &never_requested] {
+        assert_eq!(response.status, 400);
+        assert_eq!(response.body, invalid_code());
+        assert!(response.headers.get("retry-after").is_none());
+    }
+}
+
+#[tokio::test]
+async fn verify_rejects_a_code_after_five_wrong_guesses() {
+    let app = TestApp::spawn().await;
+    app.request(PHONE).await;
+    let code = app.last_code(PHONE).await;
+    for _ in 0..4 {
+        assert_eq!(app.verify(PHONE, &wrong(&code)).await.body, invalid_code());
+    }
+
+    let fifth = app.verify(PHONE, &wrong(&code)).await;
+    let right_after = app.verify(PHONE, &code).await;
+
+    assert_eq!(fifth.status, 429);
+    assert_eq!(fifth.error(), "too_many_attempts");
+    assert!(
+        (899..=900).contains(&fifth.retry_after()),
+        "{}",
+        fifth.retry_after()
+    );
+    assert_eq!(right_after.status, 429);
+    assert_eq!(right_after.error(), "too_many_attempts");
+    assert_eq!(
+        app.pttl(PHONE, "code").await,
+        -2,
+        "the pending code is deleted"
+    );
+}
+
+#[tokio::test]
+async fn verify_attempt_limit_follows_otp_max_attempts() {
+    let app = TestApp::builder()
+        .env("OTP_MAX_ATTEMPTS", "2")
+        .spawn()
+        .await;
+    app.request(PHONE).await;
+    let code = app.last_code(PHONE).await;
+
+    assert_eq!(app.verify(PHONE, &wrong(&code)).await.status, 400);
+    assert_eq!(app.verify(PHONE, &wrong(&code)).await.status, 429);
+}
+
+#[tokio::test]
+async fn a_new_code_does_not_reset_the_failure_count() {
+    let app = TestApp::builder()
+        .env("OTP_RESEND_COOLDOWN_SECONDS", "0")
+        .spawn()
+        .await;
+    app.request(PHONE).await;
+    let code = app.last_code(PHONE).await;
+    for _ in 0..3 {
+        app.verify(PHONE, &wrong(&code)).await;
+    }
+    app.request(PHONE).await;
+    let code = app.last_code(PHONE).await;
+
+    assert_eq!(app.verify(PHONE, &wrong(&code)).await.status, 400);
+    assert_eq!(
+        app.verify(PHONE, &wrong(&code)).await.error(),
+        "too_many_attempts"
+    );
+    assert_eq!(app.verify(PHONE, &code).await.error(), "too_many_attempts");
+}
+
+#[tokio::test]
+async fn a_locked_phone_cannot_request_a_new_code_until_the_lockout_ends() {
+    let app = TestApp::builder()
+        .env("OTP_MAX_ATTEMPTS", "1")
+        .env("OTP_LOCKOUT_SECONDS", "1")
+        .env("OTP_RESEND_COOLDOWN_SECONDS", "0")
+        .spawn()
+        .await;
+    app.request(PHONE).await;
+    let code = app.last_code(PHONE).await;
+    assert_eq!(app.verify(PHONE, &wrong(&code)).await.status, 429);
+
+    let while_locked = app.request(PHONE).await;
+    assert_eq!(while_locked.status, 429);
+    assert_eq!(while_locked.error(), "too_many_attempts");
+    assert_eq!(while_locked.retry_after(), 1);
+    assert_eq!(app.sms_count().await, 1);
+
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    assert_eq!(app.request(PHONE).await.status, 200);
+    let code = app.last_code(PHONE).await;
+    assert_eq!(app.verify(PHONE, &code).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_successful_verification_clears_earlier_wrong_guesses() {
+    let app = TestApp::builder()
+        .env("OTP_RESEND_COOLDOWN_SECONDS", "0")
+        .spawn()
+        .await;
+    app.request(PHONE).await;
+    let code = app.last_code(PHONE).await;
+    for _ in 0..4 {
+        app.verify(PHONE, &wrong(&code)).await;
+    }
+    assert_eq!(app.verify(PHONE, &code).await.status, 200);
+
+    app.request(PHONE).await;
+    let code = app.last_code(PHONE).await;
+    assert_eq!(app.verify(PHONE, &wrong(&code)).await.status, 400);
+    assert_eq!(app.verify(PHONE, &code).await.status, 200);
+}

@@ -1,0 +1,142 @@
+"""End to end: the built functions served by `cargo lambda watch` behind the
+API's real paths, Plivo played by the local sandbox, a code read back from
+the SMS, and the token checked with PyJWT (a JWT library not our own).
+
+scripts/test.sh starts everything and sets the E2E_* variables.
+"""
+
+import json
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import jwt
+import pytest
+
+API = os.environ["E2E_API_URL"]
+SANDBOX = os.environ["E2E_SANDBOX_URL"]
+SIGNING_KEY = os.environ["E2E_SIGNING_KEY"]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def call(path, body=None, method="POST", raw=None, timeout=300):
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    request = urllib.request.Request(API + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, dict(response.headers), json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), json.loads(err.read())
+
+
+def sms_to(phone):
+    url = f"{SANDBOX}/sandbox/messages?dst={urllib.request.quote(phone)}"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def code_in(text, length=6):
+    return next(run for run in "".join(c if c.isdigit() else " " for c in text).split() if len(run) == length)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def functions_are_built():
+    """The first call makes cargo lambda watch compile a function: allow for it."""
+    deadline = time.monotonic() + 600
+    for path in ("/api/otp/request", "/api/otp/verify"):
+        while True:
+            try:
+                status, _, _ = call(path, raw=b"{}")
+                if status == 400:
+                    break
+            except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
+                pass
+            assert time.monotonic() < deadline, f"{path} never answered"
+            time.sleep(1)
+
+
+def test_a_client_requests_a_code_receives_it_by_sms_and_verifies_it():
+    phone = "+447400123456"
+    status, headers, body = call("/api/otp/request", {"phoneNumber": phone})
+    assert status == 200, body
+    assert body == {"status": "pending", "message": "OTP has been sent successfully.",
+                    "expiresInSeconds": 300, "retryAfterSeconds": 30}
+    assert headers["content-type"] == "application/json"
+
+    messages = sms_to(phone)
+    assert len(messages) == 1
+    assert messages[0]["src"] == "+14155550100"
+    code = code_in(messages[0]["text"])
+
+    status, _, body = call("/api/otp/verify", {"phoneNumber": phone, "otp": code})
+    assert status == 200, body
+    assert body["status"] == "approved"
+    assert body["expiresInSeconds"] == 600
+    claims = jwt.decode(body["verificationToken"], SIGNING_KEY, algorithms=["HS256"],
+                        issuer="otp-service", options={"require": ["exp", "iat", "iss", "sub", "jti"]})
+    assert claims["sub"] == phone
+    assert claims["phone_number"] == phone
+    assert claims["phone_number_verified"] is True
+    assert claims["exp"] - claims["iat"] == 600
+
+    status, _, body = call("/api/otp/verify", {"phoneNumber": phone, "otp": code})
+    assert (status, body) == (400, {"error": "invalid_code", "message": "Invalid or expired OTP."})
+
+
+def test_errors_come_back_as_documented_json():
+    status, headers, body = call("/api/otp/request", {"phoneNumber": "4155552671"})
+    assert (status, body["error"]) == (400, "invalid_phone_number")
+    status, headers, body = call("/api/otp/verify", {"phoneNumber": "+14155552671", "otp": 123456})
+    assert (status, body["error"]) == (400, "invalid_request")
+    status, headers, body = call("/api/otp/request", method="GET")
+    assert (status, body["error"]) == (405, "method_not_allowed")
+    status, headers, body = call("/api/otp/request", {"phoneNumber": "+19005550123"})
+    assert (status, body["error"]) == (403, "destination_not_allowed")
+
+
+def test_a_second_request_inside_the_cooldown_is_refused_with_retry_after():
+    phone = "+491701234567"
+    assert call("/api/otp/request", {"phoneNumber": phone})[0] == 200
+    status, headers, body = call("/api/otp/request", {"phoneNumber": phone})
+    assert (status, body["error"]) == (429, "too_many_requests")
+    assert 1 <= int(headers["retry-after"]) <= 30
+    assert len(sms_to(phone)) == 1
+
+
+@pytest.mark.parametrize("function,event", [
+    ("request-otp", "request-otp-http-api.json"),
+    ("request-otp", "request-otp-rest-api.json"),
+])
+def test_cargo_lambda_invoke_runs_the_sample_events(function, event):
+    # Both events ask for +14155552671; the second lands in the cooldown.
+    result = subprocess.run(
+        ["cargo", "lambda", "invoke", function, "--data-file", f"events/{event}",
+         "--invoke-address", "127.0.0.1", "--invoke-port", API.rsplit(":", 1)[1]],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=True)
+    response = json.loads(result.stdout)
+    body = json.loads(response["body"])
+    assert response["statusCode"] in (200, 429), response
+    if response["statusCode"] == 200:
+        assert body["status"] == "pending"
+    else:
+        assert body["error"] == "too_many_requests"
+
+
+def test_function_logs_are_json_with_masked_numbers_and_no_codes():
+    log = Path(os.environ["E2E_FUNCTION_LOG"]).read_text()
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    assert any(line.get("message") == "otp verified" for line in lines)
+    codes = [code_in(m["text"]) for m in sms_to_all()]
+    for line in log.splitlines():
+        assert "+447400123456" not in line and "447400123456" not in line, line
+        for code in codes:
+            assert code not in line, line
+
+
+def sms_to_all():
+    with urllib.request.urlopen(f"{SANDBOX}/sandbox/messages", timeout=5) as response:
+        return json.loads(response.read())
