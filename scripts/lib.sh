@@ -135,3 +135,55 @@ start_watch() {
   PIDS+=($!)
   wait_for "cargo lambda watch on $port" 120 python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)"
 }
+
+# A TCP port P such that P and its cluster bus port P+10000 are both free.
+cluster_port() {
+  python3 - <<'PY'
+import random, socket
+for _ in range(200):
+    port = random.randint(20000, 40000)
+    try:
+        for p in (port, port + 10000):
+            s = socket.socket(); s.bind(("127.0.0.1", p)); s.close()
+    except OSError:
+        continue
+    print(port)
+    break
+PY
+}
+
+# start_redis_cluster_tls DIR: three masters speaking only TLS, with a
+# throw-away CA made here. Sets CLUSTER_URL and CLUSTER_CA.
+start_redis_cluster_tls() {
+  local dir="$1" port ports=()
+  mkdir -p "$dir"
+  openssl req -x509 -new -nodes -newkey rsa:2048 -sha256 -days 2 -subj "/CN=otp-test-ca" \
+    -keyout "$dir/ca.key" -out "$dir/ca.crt" 2>/dev/null
+  openssl req -new -nodes -newkey rsa:2048 -sha256 -subj "/CN=localhost" \
+    -keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n' >"$dir/server.ext"
+  openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial \
+    -days 2 -sha256 -extfile "$dir/server.ext" -out "$dir/server.crt" 2>/dev/null
+  local tls=(--tls --cacert "$dir/ca.crt")
+  for _ in 1 2 3; do
+    port="$(cluster_port)"
+    ports+=("$port")
+    redis-server --port 0 --tls-port "$port" --bind 127.0.0.1 \
+      --tls-cert-file "$dir/server.crt" --tls-key-file "$dir/server.key" \
+      --tls-ca-cert-file "$dir/ca.crt" --tls-auth-clients no --tls-cluster yes \
+      --cluster-enabled yes --cluster-config-file "$dir/nodes-$port.conf" \
+      --save '' --appendonly no --dir "$dir" --logfile "$dir/redis-$port.log" &
+    PIDS+=($!)
+  done
+  for port in "${ports[@]}"; do
+    wait_for "redis cluster node $port" 20 redis-cli "${tls[@]}" -p "$port" ping
+  done
+  redis-cli "${tls[@]}" --cluster create $(printf '127.0.0.1:%s ' "${ports[@]}") \
+    --cluster-replicas 0 --cluster-yes >"$dir/create.log" 2>&1
+  for port in "${ports[@]}"; do
+    wait_for "cluster state ok on $port" 30 \
+      bash -c "redis-cli --tls --cacert '$dir/ca.crt' -p $port cluster info | grep -q cluster_state:ok"
+  done
+  CLUSTER_URL="rediss://127.0.0.1:${ports[0]}"
+  CLUSTER_CA="$dir/ca.crt"
+}

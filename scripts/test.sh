@@ -24,8 +24,13 @@ start_moto "$MOTO_PORT" "$WORK/moto.log"
 use_local_aws "$MOTO_PORT"
 export TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
 
-log "unit and integration tests"
+log "unit and integration tests against a standalone Redis"
 cargo test --workspace --locked
+
+log "integration tests again against a three-master Redis Cluster over TLS"
+start_redis_cluster_tls "$WORK/cluster"
+TEST_REDIS_URL="$CLUSTER_URL" TEST_REDIS_CLUSTER=true TEST_REDIS_CA_FILE="$CLUSTER_CA" \
+  cargo test --workspace --locked --test api
 
 log "end-to-end: both functions through cargo lambda watch"
 SANDBOX_PORT="$(free_port)"

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use crate::{
     domain::{OtpCode, OtpCodeError, PhoneNumber, PhoneNumberError},
+    metrics::{self, Metric},
     services::Services,
     usecase::{
         request::{RequestError, request_otp as request_use_case},
@@ -24,8 +25,9 @@ use crate::{
 
 /// Real bodies are under 100 bytes; anything this large is not a client.
 const MAX_BODY_BYTES: usize = 4 * 1024;
-/// Kept back from the invocation's deadline to undo a failed send and answer.
-const DEADLINE_MARGIN: Duration = Duration::from_millis(300);
+/// Kept back from the invocation's deadline, on top of one Redis timeout,
+/// so a failed send can still be undone and answered before Lambda kills us.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(250);
 /// The budget when the event carries no Lambda context (tests, tools).
 const DEFAULT_BUDGET: Duration = Duration::from_secs(10);
 /// How long a client should wait when a dependency is down.
@@ -223,7 +225,7 @@ impl From<&VerifyError> for ApiError {
 
 /// `POST /api/otp/request`
 pub async fn request_otp(services: &Services, event: Request) -> Response<Body> {
-    let deadline = deadline_of(&event);
+    let deadline = deadline_of(&event, services.config.redis.timeout + DEADLINE_MARGIN);
     let phone = match parse::<RequestBody>(
         &event,
         "Request body must be a JSON object with a string field \"phoneNumber\".",
@@ -233,7 +235,23 @@ pub async fn request_otp(services: &Services, event: Request) -> Response<Body> 
         Ok(phone) => phone,
         Err(err) => return fail(&err, None),
     };
-    match request_use_case(services, &phone, deadline).await {
+    let result = request_use_case(services, &phone, deadline).await;
+    let outcome_metric = match &result {
+        Ok(_) => Some(Metric::OtpSent),
+        Err(RequestError::Delivery(_)) => Some(Metric::SmsFailed),
+        Err(
+            RequestError::Locked { .. }
+            | RequestError::TooSoon { .. }
+            | RequestError::QuotaExhausted { .. },
+        ) => Some(Metric::RateLimited),
+        Err(_) => None,
+    };
+    let counted: Vec<Metric> = [Some(Metric::OtpRequested), outcome_metric]
+        .into_iter()
+        .flatten()
+        .collect();
+    metrics::emit(phone.country(), &counted);
+    match result {
         Ok(outcome) => {
             tracing::info!(phone = %phone.masked(), outcome = "sent", "otp requested");
             json_response(
@@ -266,7 +284,15 @@ pub async fn verify_otp(services: &Services, event: Request) -> Response<Body> {
         Ok(input) => input,
         Err(err) => return fail(&err, None),
     };
-    match verify_use_case(services, &phone, &code).await {
+    let result = verify_use_case(services, &phone, &code).await;
+    let outcome_metric = match &result {
+        Ok(_) => Some(Metric::OtpVerified),
+        Err(VerifyError::InvalidCode { .. }) => Some(Metric::OtpRejected),
+        Err(VerifyError::Locked { .. }) => Some(Metric::RateLimited),
+        Err(_) => None,
+    };
+    metrics::emit(phone.country(), outcome_metric.as_slice());
+    match result {
         Ok(token) => {
             tracing::info!(phone = %phone.masked(), outcome = "approved", "otp verified");
             json_response(
@@ -321,14 +347,14 @@ fn parse<T: for<'de> Deserialize<'de>>(
     serde_json::from_slice(bytes).map_err(|_| InputError::Body(shape))
 }
 
-/// The point after which the Lambda would be killed, less a margin.
-fn deadline_of(event: &Request) -> Instant {
+/// The point after which the Lambda would be killed, less `margin`.
+fn deadline_of(event: &Request, margin: Duration) -> Instant {
     let now = Instant::now();
     let budget = match event.lambda_context_ref() {
         Some(context) => remaining_budget(context.deadline, epoch_millis()),
         None => DEFAULT_BUDGET,
     };
-    now + budget.saturating_sub(DEADLINE_MARGIN)
+    now + budget.saturating_sub(margin)
 }
 
 /// Lambda sends the deadline as Unix epoch milliseconds; `cargo lambda

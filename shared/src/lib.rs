@@ -8,6 +8,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod message;
+pub mod metrics;
 pub mod secrets;
 pub mod services;
 pub mod sms;

@@ -51,6 +51,8 @@ pub enum SecretsError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    #[error("reading the secret again did not finish before the deadline")]
+    TimedOut,
     #[error("secret {secret_id} has no SecretString")]
     NotAString { secret_id: String },
     /// Says where and what kind of problem, never the text: a parser's

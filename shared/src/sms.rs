@@ -54,16 +54,38 @@ pub enum SmsError {
     #[error("plivo rejected the message ({status}): {detail}")]
     Rejected { status: u16, detail: String },
     #[error("plivo kept failing after {attempts} attempt(s): {last}")]
-    Unavailable { attempts: u32, last: String },
+    Unavailable {
+        attempts: u32,
+        last: String,
+        /// Some attempt ended without a clear "not sent" (a timeout, a 5xx,
+        /// a reply cut short): Plivo may have delivered that SMS.
+        maybe_sent: bool,
+    },
     #[error("cannot build the HTTP client")]
     Client(#[source] reqwest::Error),
+}
+
+impl SmsError {
+    /// Whether Plivo may have delivered the message despite the error, so
+    /// the send must keep counting against the limits.
+    pub fn maybe_sent(&self) -> bool {
+        matches!(
+            self,
+            Self::Unavailable {
+                maybe_sent: true,
+                ..
+            }
+        )
+    }
 }
 
 enum Attempt {
     Sent(String),
     Retry {
         reason: String,
+        /// Plivo's Retry-After, when it gave one.
         wait: Option<Duration>,
+        maybe_sent: bool,
     },
     Fail(SmsError),
 }
@@ -104,6 +126,7 @@ impl PlivoClient {
         };
         let mut last = String::from("no attempt fit before the deadline");
         let mut attempts = 0;
+        let mut maybe_sent = false;
         while attempts < self.max_attempts {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining < MIN_ATTEMPT_BUDGET {
@@ -117,12 +140,21 @@ impl PlivoClient {
                     return Ok(uuid);
                 }
                 Attempt::Fail(err) => return Err(err),
-                Attempt::Retry { reason, wait } => {
+                Attempt::Retry {
+                    reason,
+                    wait,
+                    maybe_sent: ambiguous,
+                } => {
                     tracing::warn!(attempt = attempts, reason = %reason, "plivo attempt failed");
                     last = reason;
+                    maybe_sent |= ambiguous;
                     if attempts < self.max_attempts {
+                        // Plivo's own Retry-After wins; past our cap, honouring
+                        // it means giving up now rather than hammering it.
                         let pause = wait.unwrap_or_else(|| backoff(attempts));
-                        if Instant::now() + pause + MIN_ATTEMPT_BUDGET > deadline {
+                        if pause > BACKOFF_CAP
+                            || Instant::now() + pause + MIN_ATTEMPT_BUDGET > deadline
+                        {
                             break;
                         }
                         tokio::time::sleep(pause).await;
@@ -130,7 +162,11 @@ impl PlivoClient {
                 }
             }
         }
-        Err(SmsError::Unavailable { attempts, last })
+        Err(SmsError::Unavailable {
+            attempts,
+            last,
+            maybe_sent,
+        })
     }
 
     async fn attempt(
@@ -151,16 +187,20 @@ impl PlivoClient {
         let response = match response {
             Ok(response) => response,
             Err(err) => {
-                let kind = if err.is_timeout() {
-                    "timeout"
-                } else if err.is_connect() {
-                    "connection error"
+                // A refused connection never reached Plivo; anything later may have.
+                let (kind, maybe_sent) = if err.is_connect() {
+                    ("connection error", false)
+                } else if err.is_timeout() {
+                    ("timeout", true)
                 } else {
-                    "request error"
+                    ("request error", true)
                 };
+                // The URL holds the Auth ID: keep it out of the logs.
+                let err = err.without_url();
                 return Attempt::Retry {
                     reason: format!("{kind}: {}", crate::error_chain(&err)),
                     wait: None,
+                    maybe_sent,
                 };
             }
         };
@@ -170,20 +210,24 @@ impl PlivoClient {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs)
-            .filter(|wait| *wait <= BACKOFF_CAP);
+            .map(Duration::from_secs);
         let bytes = match tokio::time::timeout(timeout, response.bytes()).await {
             Ok(Ok(bytes)) => bytes,
             Ok(Err(err)) => {
                 return Attempt::Retry {
-                    reason: format!("reading the reply: {}", crate::error_chain(&err)),
+                    reason: format!(
+                        "reading the reply: {}",
+                        crate::error_chain(&err.without_url())
+                    ),
                     wait: None,
+                    maybe_sent: true,
                 };
             }
             Err(_) => {
                 return Attempt::Retry {
                     reason: "timeout reading the reply".into(),
                     wait: None,
+                    maybe_sent: true,
                 };
             }
         };
@@ -202,6 +246,8 @@ impl PlivoClient {
             Attempt::Retry {
                 reason: format!("{}: {detail}", status.as_u16()),
                 wait: retry_after,
+                // A 429 is a refusal; a 5xx may come after the message was queued.
+                maybe_sent: status.is_server_error(),
             }
         } else {
             Attempt::Fail(SmsError::Rejected {
@@ -223,7 +269,7 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 /// Plivo's errors are `{"api_id", "error"}` JSON, or sometimes plain text
-/// or HTML. Long digit runs are masked: an error may quote the number.
+/// or HTML. Digit runs are masked: an error may quote the number.
 fn describe_error(status: StatusCode, body: &[u8]) -> String {
     let text = match serde_json::from_slice::<PlivoErrorBody>(body) {
         Ok(PlivoErrorBody { api_id, error }) => {
@@ -254,7 +300,7 @@ fn mask_digit_runs(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut run = String::new();
     let flush = |run: &mut String, out: &mut String| {
-        if run.len() >= 7 {
+        if run.len() >= 4 {
             out.push_str("<number>");
         } else {
             out.push_str(run);

@@ -130,6 +130,10 @@ def test_function_logs_are_json_with_masked_numbers_and_no_codes():
     log = Path(os.environ["E2E_FUNCTION_LOG"]).read_text()
     lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
     assert any(line.get("message") == "otp verified" for line in lines)
+    # Metrics travel as CloudWatch Embedded Metric Format lines, no API call.
+    emf = [line for line in lines if "_aws" in line]
+    assert any(line.get("OtpSent") == 1 and line["Country"] == "GB" for line in emf), emf
+    assert any(line.get("OtpVerified") == 1 for line in emf), emf
     codes = [code_in(m["text"]) for m in sms_to_all()]
     for line in log.splitlines():
         assert "+447400123456" not in line and "447400123456" not in line, line

@@ -106,10 +106,13 @@ pub struct Masked<'a>(&'a str);
 
 impl fmt::Display for Masked<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // E.164 is ASCII, so byte offsets are character offsets.
+        // E.164 is ASCII, so byte offsets are character offsets. Short
+        // numbers (7 to 9 digits) show less, so most digits stay hidden.
         let s = self.0;
-        let head = 5.min(s.len());
-        let tail = 2.min(s.len() - head);
+        let digits = s.len().saturating_sub(1);
+        let (head, tail) = if digits >= 10 { (5, 2) } else { (3, 1) };
+        let head = head.min(s.len());
+        let tail = tail.min(s.len() - head);
         f.write_str(&s[..head])?;
         for _ in 0..s.len() - head - tail {
             f.write_str("*")?;
@@ -194,5 +197,7 @@ mod tests {
         let phone = PhoneNumber::parse("+14155552671").unwrap();
         assert_eq!(phone.masked().to_string(), "+1415*****71");
         assert_eq!(format!("{phone:?}"), "PhoneNumber(+1415*****71)");
+        let short = PhoneNumber::parse("+6837001").unwrap();
+        assert_eq!(short.masked().to_string(), "+68****1");
     }
 }

@@ -31,6 +31,15 @@ impl SendId {
     }
 }
 
+/// What became of a send that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendFate {
+    /// Refused or never connected: no SMS went out.
+    NotSent,
+    /// Ended unclearly (timeout, 5xx): an SMS may have gone out.
+    MaybeSent,
+}
+
 /// The limits a send is checked against.
 #[derive(Debug, Clone, Copy)]
 pub struct SendLimits {
@@ -116,10 +125,7 @@ impl Store {
         let certificates = match &config.tls_ca_file {
             Some(path) => Some(redis::TlsCertificates {
                 client_tls: None,
-                root_cert: Some(std::fs::read(path).map_err(|source| StoreError::CaFile {
-                    path: path.clone(),
-                    source,
-                })?),
+                root_cert: Some(public_roots_and(path)?),
             }),
             None => None,
         };
@@ -231,14 +237,20 @@ impl Store {
         }
     }
 
-    /// Removes the code stored by `send` if it is still the current one, and
-    /// stops that send counting against the cooldown and quota.
-    pub async fn cancel_send(&self, phone: &PhoneNumber, send: &SendId) -> Result<(), StoreError> {
+    /// Removes the code stored by `send` if it is still the current one; a
+    /// send that surely never reached Plivo also stops counting.
+    pub async fn cancel_send(
+        &self,
+        phone: &PhoneNumber,
+        send: &SendId,
+        fate: SendFate,
+    ) -> Result<(), StoreError> {
         let mut invocation = self.release.prepare_invoke();
         invocation
             .key(self.key(phone, "code"))
             .key(self.key(phone, "sends"))
-            .arg(&send.0);
+            .arg(&send.0)
+            .arg(if fate == SendFate::NotSent { "1" } else { "0" });
         self.run::<i64>(invocation).await.map(drop)
     }
 
@@ -271,6 +283,21 @@ impl Store {
             other => Err(StoreError::UnexpectedReply(other.to_owned())),
         }
     }
+}
+
+/// The redis crate trusts either the system roots or the PEM it is given,
+/// not both; a private CA must not cost the public ones (ElastiCache's
+/// certificates chain to Amazon's public roots), so they are given together.
+fn public_roots_and(ca_file: &str) -> Result<Vec<u8>, StoreError> {
+    let mut bundle = std::fs::read(ca_file).map_err(|source| StoreError::CaFile {
+        path: ca_file.to_owned(),
+        source,
+    })?;
+    for root in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
+        bundle.push(b'\n');
+        bundle.extend(pem::encode(&pem::Pem::new("CERTIFICATE", root.as_ref())).into_bytes());
+    }
+    Ok(bundle)
 }
 
 fn millis(d: Duration) -> u64 {

@@ -8,9 +8,10 @@ use tokio::time::Instant;
 
 use crate::{
     domain::{OtpCode, PhoneNumber},
+    secrets::SecretsError,
     services::Services,
     sms::SmsError,
-    store::{SendDecision, SendLimits, StoreError},
+    store::{SendDecision, SendFate, SendLimits, StoreError},
 };
 
 /// The rolling window `OTP_MAX_SENDS_PER_HOUR` counts over.
@@ -90,7 +91,8 @@ pub async fn request_otp(
         .await;
     if matches!(result, Err(SmsError::Unauthorized)) {
         // Credentials rotated since the cold start: read the secret once more.
-        match services.secrets.refresh().await {
+        let refresh = tokio::time::timeout_at(deadline, services.secrets.refresh()).await;
+        match refresh.unwrap_or(Err(SecretsError::TimedOut)) {
             Ok(fresh) => {
                 tracing::info!("secret refreshed after plivo answered 401");
                 secrets = fresh;
@@ -110,8 +112,14 @@ pub async fn request_otp(
             retry_after: policy.resend_cooldown,
         }),
         Err(err) => {
-            // Nobody received this code: it must not stay valid or count.
-            if let Err(release) = services.store.cancel_send(phone, &send).await {
+            // The client is told the send failed, so the code must not stay
+            // valid; it stops counting only if surely nobody received it.
+            let fate = if err.maybe_sent() {
+                SendFate::MaybeSent
+            } else {
+                SendFate::NotSent
+            };
+            if let Err(release) = services.store.cancel_send(phone, &send, fate).await {
                 tracing::error!(error = %crate::error_chain(&release), "could not cancel a failed send");
             }
             Err(RequestError::Delivery(err))

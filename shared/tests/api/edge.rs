@@ -46,14 +46,24 @@ async fn a_base64_encoded_body_is_decoded() {
 async fn methods_other_than_post_get_405() {
     let app = TestApp::spawn().await;
     for method in ["GET", "PUT", "DELETE", "OPTIONS"] {
-        let response = otp::http::request_otp(
+        let set_method =
+            |e: &mut serde_json::Value| e["requestContext"]["http"]["method"] = json!(method);
+        let requested = otp::http::request_otp(
             &app.services,
-            event("request-otp-http-api.json", |e| {
-                e["requestContext"]["http"]["method"] = json!(method);
-            }),
+            event("request-otp-http-api.json", set_method),
         )
         .await;
-        assert_eq!(response.status(), 405, "{method}");
+        let verified =
+            otp::http::verify_otp(&app.services, event("verify-otp-http-api.json", set_method))
+                .await;
+        for response in [requested, verified] {
+            assert_eq!(response.status(), 405, "{method}");
+            let body: serde_json::Value = match response.body() {
+                lambda_http::Body::Text(text) => serde_json::from_str(text).unwrap(),
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(body["error"], "method_not_allowed");
+        }
     }
     assert_eq!(app.sms_count().await, 0);
 }

@@ -104,7 +104,11 @@ async fn send_retries_429_and_gives_up_after_max_attempts() {
         .await;
 
     match result {
-        Err(SmsError::Unavailable { attempts: 3, last }) => assert!(last.contains("429"), "{last}"),
+        Err(SmsError::Unavailable {
+            attempts: 3,
+            last,
+            maybe_sent: false,
+        }) => assert!(last.contains("429"), "{last}"),
         other => panic!("{other:?}"),
     }
 }
@@ -194,7 +198,14 @@ async fn send_never_runs_past_the_deadline() {
         .await;
 
     assert!(
-        matches!(result, Err(SmsError::Unavailable { attempts: 1, .. })),
+        matches!(
+            result,
+            Err(SmsError::Unavailable {
+                attempts: 1,
+                maybe_sent: true,
+                ..
+            })
+        ),
         "{result:?}"
     );
     assert!(
@@ -222,8 +233,67 @@ async fn send_retries_connection_errors() {
     let result = client.send(&credentials(), &phone(), "hi", soon()).await;
 
     match result {
-        Err(SmsError::Unavailable { attempts: 2, last }) => {
-            assert!(last.contains("connection"), "{last}")
+        Err(SmsError::Unavailable {
+            attempts: 2,
+            last,
+            maybe_sent: false,
+        }) => {
+            assert!(last.contains("connection"), "{last}");
+            assert!(
+                !last.contains(AUTH_ID),
+                "the Auth ID must not reach logs: {last}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn send_gives_up_when_plivo_asks_for_a_longer_pause_than_it_can_wait() {
+    let server = MockServer::start().await;
+    plivo_message(AUTH_ID, AUTH_TOKEN)
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "30"))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let result = client(&server, 1_000, 3)
+        .send(&credentials(), &phone(), "hi", soon())
+        .await;
+
+    assert!(
+        matches!(
+            result,
+            Err(SmsError::Unavailable {
+                attempts: 1,
+                maybe_sent: false,
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn timeouts_are_reported_without_the_auth_id() {
+    let server = MockServer::start().await;
+    plivo_message(AUTH_ID, AUTH_TOKEN)
+        .respond_with(plivo_accepted().set_delay(Duration::from_secs(5)))
+        .mount(&server)
+        .await;
+
+    let result = client(&server, 200, 1)
+        .send(&credentials(), &phone(), "hi", soon())
+        .await;
+
+    match result {
+        Err(SmsError::Unavailable {
+            last,
+            maybe_sent: true,
+            ..
+        }) => {
+            assert!(last.contains("timeout"), "{last}");
+            assert!(!last.contains(AUTH_ID), "{last}");
         }
         other => panic!("{other:?}"),
     }

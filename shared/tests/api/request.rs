@@ -1,5 +1,11 @@
 //! request-otp: the rules of sending a code.
 
+use std::time::Duration;
+
+use otp::{
+    domain::{CodeKey, CodeLength, OtpCode, PhoneNumber},
+    store::{SendDecision, SendFate, SendLimits},
+};
 use serde_json::json;
 use wiremock::ResponseTemplate;
 
@@ -49,9 +55,16 @@ async fn request_stores_only_a_keyed_digest_of_the_code() {
     app.request(PHONE).await;
     let code = app.last_code(PHONE).await;
 
-    let dump = app.redis_dump().await;
+    let dump = app.redis_dump(PHONE).await;
 
-    assert!(!dump.is_empty());
+    assert_eq!(dump.len(), 2, "the code and the send log: {dump:?}");
+    let phone = PhoneNumber::parse(PHONE).unwrap();
+    let code_value = OtpCode::parse(&code, CodeLength::default()).unwrap();
+    let digest = CodeKey::derive(SIGNING_KEY.as_bytes()).digest(&phone, &code_value);
+    assert!(
+        dump.iter().any(|line| line.contains(digest.as_str())),
+        "the stored digest is the keyed HMAC of phone and code: {dump:?}"
+    );
     for line in &dump {
         assert!(!line.contains(&code), "{line}");
         let value = line.split_once(" = ").unwrap().1;
@@ -224,7 +237,44 @@ async fn request_adds_webotp_and_android_lines_when_configured() {
 }
 
 #[tokio::test]
-async fn request_removes_the_code_and_the_send_when_plivo_finally_fails() {
+async fn a_send_plivo_refuses_leaves_no_code_and_does_not_count() {
+    let app = TestApp::builder().without_plivo_mock().spawn().await;
+    plivo_message(AUTH_ID, AUTH_TOKEN)
+        .respond_with(
+            ResponseTemplate::new(400).set_body_json(json!({"api_id": "a", "error": "no route"})),
+        )
+        .mount(&app.plivo)
+        .await;
+
+    let response = app.request(PHONE).await;
+
+    assert_eq!(response.status, 502);
+    assert_eq!(
+        response.body,
+        json!({"error": "sms_delivery_failed", "message": "The SMS could not be sent. Check the number or try again later."})
+    );
+    assert_eq!(app.sms_count().await, 1, "a 4xx is not retried");
+    let code = app.last_code(PHONE).await;
+    assert_eq!(app.pttl(PHONE, "code").await, -2, "no code left behind");
+    assert_eq!(
+        app.pttl(PHONE, "sends").await,
+        -2,
+        "the send is not counted"
+    );
+    assert_eq!(app.verify(PHONE, &code).await.error(), "invalid_code");
+    // Nothing stands in the way of trying again at once.
+    app.plivo.reset().await;
+    plivo_message(AUTH_ID, AUTH_TOKEN)
+        .respond_with(plivo_accepted())
+        .mount(&app.plivo)
+        .await;
+    assert_eq!(app.request(PHONE).await.status, 200);
+    let code = app.last_code(PHONE).await;
+    assert_eq!(app.verify(PHONE, &code).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_send_that_may_have_gone_out_leaves_no_code_but_keeps_counting() {
     let app = TestApp::builder().without_plivo_mock().spawn().await;
     plivo_message(AUTH_ID, AUTH_TOKEN)
         .respond_with(ResponseTemplate::new(500).set_body_string("upstream exploded"))
@@ -239,15 +289,52 @@ async fn request_removes_the_code_and_the_send_when_plivo_finally_fails() {
     let code = app.last_code(PHONE).await;
     assert_eq!(app.pttl(PHONE, "code").await, -2, "no code left behind");
     assert_eq!(app.verify(PHONE, &code).await.error(), "invalid_code");
-    // The failed send does not count: no cooldown stands in the way.
-    app.plivo.reset().await;
-    plivo_message(AUTH_ID, AUTH_TOKEN)
-        .respond_with(plivo_accepted())
-        .mount(&app.plivo)
+    // A 5xx may follow a queued SMS: retrying at once must not bypass the cooldown.
+    let again = app.request(PHONE).await;
+    assert_eq!(again.status, 429);
+    assert_eq!(again.error(), "too_many_requests");
+    assert_eq!(app.sms_count().await, 3);
+}
+
+#[tokio::test]
+async fn cancelling_an_older_send_keeps_the_newer_code() {
+    let app = TestApp::builder()
+        .env("OTP_RESEND_COOLDOWN_SECONDS", "0")
+        .spawn()
         .await;
-    assert_eq!(app.request(PHONE).await.status, 200);
-    let code = app.last_code(PHONE).await;
-    assert_eq!(app.verify(PHONE, &code).await.status, 200);
+    let phone = PhoneNumber::parse(PHONE).unwrap();
+    let key = CodeKey::derive(SIGNING_KEY.as_bytes());
+    let length = CodeLength::default();
+    let limits = SendLimits {
+        code_ttl: Duration::from_secs(300),
+        cooldown: Duration::ZERO,
+        max_sends: 5,
+        window: Duration::from_secs(3600),
+    };
+    let first = OtpCode::generate(length);
+    let second = OtpCode::parse(&wrong(first.expose()), length).unwrap();
+    let store = &app.services.store;
+    let SendDecision::Stored(older) = store
+        .begin_send(&phone, &key.digest(&phone, &first), limits)
+        .await
+        .unwrap()
+    else {
+        panic!("first send refused");
+    };
+    let SendDecision::Stored(_) = store
+        .begin_send(&phone, &key.digest(&phone, &second), limits)
+        .await
+        .unwrap()
+    else {
+        panic!("second send refused");
+    };
+
+    store
+        .cancel_send(&phone, &older, SendFate::NotSent)
+        .await
+        .unwrap();
+
+    assert_eq!(app.verify(PHONE, second.expose()).await.status, 200);
 }
 
 #[tokio::test]
@@ -255,6 +342,7 @@ async fn request_answers_503_with_retry_after_when_redis_is_down() {
     // Nothing listens on port 1: the cold start must still succeed.
     let app = TestApp::builder()
         .env("REDIS_URL", "redis://127.0.0.1:1")
+        .env("REDIS_TLS_CA_FILE", "")
         .env("REDIS_TIMEOUT_MS", "200")
         .spawn()
         .await;

@@ -26,6 +26,8 @@ fn config_for(secret_id: &str) -> Config {
         "OTP_SECRET_ID" => Some(secret_id.to_owned()),
         "PLIVO_SENDER" => Some(SENDER.to_owned()),
         "REDIS_URL" => Some(redis_url()),
+        "REDIS_CLUSTER" => Some(cluster_mode().to_string()),
+        "REDIS_TLS_CA_FILE" => std::env::var("TEST_REDIS_CA_FILE").ok(),
         _ => None,
     })
     .unwrap()

@@ -24,6 +24,64 @@ pub fn redis_url() -> String {
     )
 }
 
+fn test_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_default()
+}
+
+/// `true` when the suite runs against the Redis Cluster over TLS.
+pub fn cluster_mode() -> bool {
+    test_env("TEST_REDIS_CLUSTER") == "true"
+}
+
+/// A direct connection for inspecting what the service wrote.
+#[derive(Clone)]
+pub enum Inspector {
+    Single(redis::aio::MultiplexedConnection),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl Inspector {
+    async fn connect() -> Self {
+        let ca = test_env("TEST_REDIS_CA_FILE");
+        let certs = (!ca.is_empty()).then(|| redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(std::fs::read(&ca).expect("read TEST_REDIS_CA_FILE")),
+        });
+        if cluster_mode() {
+            let mut builder = redis::cluster::ClusterClientBuilder::new(vec![redis_url()]);
+            if let Some(certs) = certs {
+                builder = builder.certs(certs);
+            }
+            Self::Cluster(
+                builder
+                    .build()
+                    .unwrap()
+                    .get_async_connection()
+                    .await
+                    .expect("connect to the test cluster"),
+            )
+        } else {
+            let client = match certs {
+                Some(certs) => redis::Client::build_with_tls(redis_url(), certs).unwrap(),
+                None => redis::Client::open(redis_url()).unwrap(),
+            };
+            Self::Single(
+                client
+                    .get_multiplexed_async_connection()
+                    .await
+                    .expect("connect to the test Redis"),
+            )
+        }
+    }
+
+    pub async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> T {
+        match self.clone() {
+            Self::Single(mut c) => cmd.query_async(&mut c).await.unwrap(),
+            Self::Cluster(mut c) => cmd.query_async(&mut c).await.unwrap(),
+        }
+    }
+}
+
 pub fn unique(name: &str) -> String {
     format!("{name}-{}", uuid::Uuid::new_v4().simple())
 }
@@ -144,7 +202,7 @@ pub struct TestApp {
     pub plivo: MockServer,
     pub prefix: String,
     pub secret_id: String,
-    pub redis: redis::aio::MultiplexedConnection,
+    pub redis: Inspector,
 }
 
 pub struct Builder {
@@ -182,6 +240,8 @@ impl Builder {
             ("PLIVO_SENDER", SENDER.to_owned()),
             ("PLIVO_API_URL", plivo.uri()),
             ("REDIS_URL", redis_url()),
+            ("REDIS_CLUSTER", test_env("TEST_REDIS_CLUSTER")),
+            ("REDIS_TLS_CA_FILE", test_env("TEST_REDIS_CA_FILE")),
             ("REDIS_KEY_PREFIX", prefix.clone()),
             ("OTP_BRAND", "Acme".to_owned()),
         ]
@@ -193,11 +253,7 @@ impl Builder {
         let services = Services::init(config, aws_config())
             .await
             .expect("services start");
-        let redis = redis::Client::open(redis_url())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .expect("connect to the test Redis");
+        let redis = Inspector::connect().await;
         TestApp {
             services,
             plivo,
@@ -278,41 +334,25 @@ impl TestApp {
             .len()
     }
 
-    /// Every key and value this test's service wrote to Redis, as text.
-    pub async fn redis_dump(&self) -> Vec<String> {
-        let mut conn = self.redis.clone();
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{}:*", self.prefix))
-            .query_async(&mut conn)
-            .await
-            .unwrap();
+    fn key(&self, phone: &str, name: &str) -> String {
+        format!("{}:{{{phone}}}:{name}", self.prefix)
+    }
+
+    /// Every key the service keeps for `phone`, with its value as text.
+    pub async fn redis_dump(&self, phone: &str) -> Vec<String> {
         let mut out = Vec::new();
-        for key in keys {
-            let kind: String = redis::cmd("TYPE")
-                .arg(&key)
-                .query_async(&mut conn)
-                .await
-                .unwrap();
+        for name in ["code", "fails", "lock", "sends"] {
+            let key = self.key(phone, name);
+            let kind: String = self.redis.query(redis::cmd("TYPE").arg(&key)).await;
             let value: Vec<String> = match kind.as_str() {
-                "string" => vec![
-                    redis::cmd("GET")
-                        .arg(&key)
-                        .query_async(&mut conn)
+                "none" => continue,
+                "string" => vec![self.redis.query(redis::cmd("GET").arg(&key)).await],
+                "hash" => self.redis.query(redis::cmd("HGETALL").arg(&key)).await,
+                "zset" => {
+                    self.redis
+                        .query(redis::cmd("ZRANGE").arg(&key).arg(0).arg(-1))
                         .await
-                        .unwrap(),
-                ],
-                "hash" => redis::cmd("HGETALL")
-                    .arg(&key)
-                    .query_async(&mut conn)
-                    .await
-                    .unwrap(),
-                "zset" => redis::cmd("ZRANGE")
-                    .arg(&key)
-                    .arg(0)
-                    .arg(-1)
-                    .query_async(&mut conn)
-                    .await
-                    .unwrap(),
+                }
                 other => panic!("unexpected type {other} at {key}"),
             };
             out.push(format!("{key} = {}", value.join(" ")));
@@ -322,20 +362,17 @@ impl TestApp {
 
     /// Milliseconds to live of one of this test's keys for `phone`.
     pub async fn pttl(&self, phone: &str, name: &str) -> i64 {
-        redis::cmd("PTTL")
-            .arg(format!("{}:{{{phone}}}:{name}", self.prefix))
-            .query_async(&mut self.redis.clone())
+        self.redis
+            .query(redis::cmd("PTTL").arg(self.key(phone, name)))
             .await
-            .unwrap()
     }
 
     /// Makes the pending code for `phone` expire now, as time would.
     pub async fn expire_code(&self, phone: &str) {
-        let _: i64 = redis::cmd("DEL")
-            .arg(format!("{}:{{{phone}}}:code", self.prefix))
-            .query_async(&mut self.redis.clone())
-            .await
-            .unwrap();
+        let _: i64 = self
+            .redis
+            .query(redis::cmd("DEL").arg(self.key(phone, "code")))
+            .await;
     }
 }
 

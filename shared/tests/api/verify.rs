@@ -202,3 +202,25 @@ async fn a_successful_verification_clears_earlier_wrong_guesses() {
     assert_eq!(app.verify(PHONE, &wrong(&code)).await.status, 400);
     assert_eq!(app.verify(PHONE, &code).await.status, 200);
 }
+
+#[tokio::test]
+async fn guesses_for_a_number_that_never_asked_for_a_code_count_too() {
+    let app = TestApp::spawn().await;
+    for _ in 0..4 {
+        assert_eq!(app.verify(PHONE, "123456").await.body, invalid_code());
+    }
+
+    let fifth = app.verify(PHONE, "123456").await;
+
+    assert_eq!(fifth.error(), "too_many_attempts");
+}
+
+#[tokio::test]
+async fn wrong_guesses_are_remembered_for_an_hour_after_the_latest() {
+    let app = TestApp::spawn().await;
+
+    app.verify(PHONE, "123456").await;
+
+    let ttl = app.pttl(PHONE, "fails").await;
+    assert!((3_599_000..=3_600_000).contains(&ttl), "{ttl}");
+}
