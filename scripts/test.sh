@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs every check and test, installing what it needs on a fresh machine:
-# formatting and lints, then unit and integration tests against a real
-# Redis and the Secrets Manager emulator, then an end-to-end run of both
-# functions through `cargo lambda watch` and `cargo lambda invoke`.
+# formatting and lints; unit and integration tests against a real Redis and
+# the Secrets Manager emulator, then again against a Redis Cluster over TLS;
+# an end-to-end run of both functions through `cargo lambda watch` and
+# `cargo lambda invoke`; and the deployment checks (cfn-lint, sam validate,
+# template tests, `sam build` of both arm64 functions).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -23,6 +25,10 @@ start_redis "$REDIS_PORT" "$WORK/redis"
 start_moto "$MOTO_PORT" "$WORK/moto.log"
 use_local_aws "$MOTO_PORT"
 export TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+# Every log line, response body and SMS code of the suites goes here, for
+# the leak audit at the end.
+export OTP_AUDIT_DIR="$WORK/audit"
+mkdir -p "$OTP_AUDIT_DIR"
 
 log "unit and integration tests against a standalone Redis"
 cargo test --workspace --locked
@@ -38,6 +44,8 @@ WATCH_PORT="$(free_port)"
 seed_secret otp/dev
 start_sandbox "$SANDBOX_PORT" "$WORK/sandbox.log"
 write_env_file "$WORK/functions.env" "$TEST_REDIS_URL" "http://127.0.0.1:$SANDBOX_PORT" "e2e-$RANDOM$RANDOM"
+# Every call here comes from 127.0.0.1; the Rust suites test the per-IP limits.
+printf 'IP_MAX_SENDS_PER_HOUR=100000\nIP_MAX_VERIFIES_PER_HOUR=100000\n' >>"$WORK/functions.env"
 start_watch "$WATCH_PORT" "$WORK/functions.env" "$WORK/watch.log"
 export E2E_API_URL="http://127.0.0.1:$WATCH_PORT" E2E_SANDBOX_URL="http://127.0.0.1:$SANDBOX_PORT"
 export E2E_SIGNING_KEY="$DEV_SIGNING_KEY" E2E_FUNCTION_LOG="$WORK/watch.log"
@@ -46,3 +54,48 @@ if ! "$VENV/bin/pytest" -q -p no:cacheprovider tests/e2e; then
   tail -n 60 "$WORK/watch.log" >&2
   exit 1
 fi
+
+log "schema fuzzing: schemathesis against openapi.yaml and the running functions"
+SCHEMATHESIS_HOOKS=tests.e2e.schemathesis_hooks PYTHONPATH="$ROOT" "$VENV/bin/schemathesis" run openapi.yaml \
+  --url "$E2E_API_URL" --max-examples 100 --seed 1 --request-timeout 30 --generation-codec ascii \
+  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,unsupported_method
+
+log "leak audit: codes, secrets and phone numbers in logs, responses and Redis"
+# The codes the functions sent through the sandbox, and every value in Redis.
+python3 - "$E2E_SANDBOX_URL" >>"$OTP_AUDIT_DIR/codes.txt" <<'PY'
+import json, re, sys, urllib.request
+for message in json.load(urllib.request.urlopen(sys.argv[1] + "/sandbox/messages")):
+    print("\n".join(r for r in re.findall(r"\d+", message["text"]) if 6 <= len(r) <= 10))
+PY
+redis-cli -p "$REDIS_PORT" --raw EVAL "
+  local out = {}
+  for _, k in ipairs(redis.call('KEYS', '*')) do
+    local t = redis.call('TYPE', k).ok
+    local values = {}
+    if t == 'string' then values = {redis.call('GET', k)}
+    elseif t == 'hash' then values = redis.call('HGETALL', k)
+    elseif t == 'zset' then values = redis.call('ZRANGE', k, 0, -1) end
+    for _, v in ipairs(values) do table.insert(out, v) end
+  end
+  return out" 0 >"$OTP_AUDIT_DIR/redis.txt"
+python3 tests/audit/leak_audit.py "$OTP_AUDIT_DIR" "$WORK/watch.log"
+
+log "deployment: cfn-lint, sam validate --lint, template tests"
+export SAM_CLI_TELEMETRY=0
+cfn-lint template.yaml -a cfn_lint_serverless.rules
+sam validate --lint
+"$VENV/bin/pytest" -q -p no:cacheprovider tests/deploy
+
+log "deployment: sam build (arm64 release through cargo-lambda and zig)"
+rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1 || true
+sam build
+for function in RequestOtpFunction VerifyOtpFunction; do
+  python3 - ".aws-sam/build/$function/bootstrap" <<'PY'
+import sys
+with open(sys.argv[1], "rb") as f:
+    header = f.read(20)
+assert header[:4] == b"\x7fELF", "not an ELF binary"
+assert int.from_bytes(header[18:20], "little") == 183, "not an aarch64 binary"
+print(f"{sys.argv[1]}: aarch64 ELF")
+PY
+done

@@ -1,9 +1,15 @@
 //! Configuration from the environment, read once per cold start. Every
 //! problem names the variable, so a bad deployment fails with one clear line.
 
-use std::{collections::BTreeSet, time::Duration};
+use std::{
+    collections::{BTreeSet, HashMap},
+    time::Duration,
+};
 
-use crate::{domain::CodeLength, message::MessageTemplate};
+use crate::{
+    domain::{CodeLength, OtpCode, PhoneNumber},
+    message::MessageTemplate,
+};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -29,6 +35,11 @@ pub struct OtpPolicy {
     pub max_sends_per_hour: u32,
     /// ISO alpha-2 codes; empty means every country.
     pub allowed_countries: BTreeSet<String>,
+    /// Calls allowed from one source IP per hour, shared by all instances.
+    pub ip_max_sends_per_hour: u32,
+    pub ip_max_verifies_per_hour: u32,
+    /// Numbers with a fixed code and no SMS (app-store review, staging).
+    pub test_numbers: HashMap<String, OtpCode>,
 }
 
 #[derive(Debug, Clone)]
@@ -90,6 +101,10 @@ impl Config {
             resend_cooldown: env.seconds("OTP_RESEND_COOLDOWN_SECONDS", 30, 0, 3_600)?,
             max_sends_per_hour: env.number("OTP_MAX_SENDS_PER_HOUR", 5, 1, 1_000)? as u32,
             allowed_countries: env.countries("ALLOWED_COUNTRIES")?,
+            ip_max_sends_per_hour: env.number("IP_MAX_SENDS_PER_HOUR", 20, 1, 100_000)? as u32,
+            ip_max_verifies_per_hour: env.number("IP_MAX_VERIFIES_PER_HOUR", 60, 1, 100_000)?
+                as u32,
+            test_numbers: env.test_numbers("TEST_PHONE_NUMBERS", code_length)?,
         };
         let token = TokenConfig {
             issuer: env.text("TOKEN_ISSUER", "otp-service")?,
@@ -228,6 +243,38 @@ impl Env<'_> {
             .collect()
     }
 
+    /// `+15005550006:123456,+15005550007:654321`: each code must be exactly
+    /// OTP_LENGTH digits, so a test number cannot be a weaker way in.
+    fn test_numbers(
+        &self,
+        var: &'static str,
+        length: CodeLength,
+    ) -> Result<HashMap<String, OtpCode>, ConfigError> {
+        let Some(raw) = self.optional(var) else {
+            return Ok(HashMap::new());
+        };
+        let invalid = |reason: String| ConfigError::Invalid { var, reason };
+        raw.split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| {
+                let (number, code) = entry
+                    .split_once(':')
+                    .ok_or_else(|| invalid("entries must look like +15005550006:123456".into()))?;
+                let phone = PhoneNumber::parse(number.trim())
+                    .map_err(|e| invalid(format!("an entry's number is not valid E.164: {e}")))?;
+                let code = OtpCode::parse(code.trim(), length).map_err(|_| {
+                    invalid(format!(
+                        "the code of the entry for {} must be exactly {} digits (OTP_LENGTH)",
+                        phone.masked(),
+                        length.get()
+                    ))
+                })?;
+                Ok((phone.as_e164().to_owned(), code))
+            })
+            .collect()
+    }
+
     fn redis_url(&self) -> Result<String, ConfigError> {
         let url = self.required("REDIS_URL")?;
         if url.starts_with("redis://") || url.starts_with("rediss://") {
@@ -302,6 +349,43 @@ mod tests {
             let err = config(&[(var, value)]).unwrap_err();
             assert!(err.to_string().starts_with(var), "{var}={value}: {err}");
         }
+    }
+
+    #[test]
+    fn test_numbers_map_e164_numbers_to_fixed_codes() {
+        let config = config(&[(
+            "TEST_PHONE_NUMBERS",
+            "+1 415 555 2671:123456, +447400123456:654321",
+        )])
+        .unwrap();
+        let numbers = &config.policy.test_numbers;
+        assert_eq!(numbers.len(), 2);
+        assert_eq!(numbers["+14155552671"].expose(), "123456");
+        assert_eq!(numbers["+447400123456"].expose(), "654321");
+    }
+
+    #[test]
+    fn a_test_number_code_shorter_than_otp_length_refuses_to_start() {
+        let err = config(&[
+            ("OTP_LENGTH", "8"),
+            ("TEST_PHONE_NUMBERS", "+14155552671:123456"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().starts_with("TEST_PHONE_NUMBERS"), "{err}");
+        assert!(err.to_string().contains("exactly 8 digits"), "{err}");
+        assert!(
+            !err.to_string().contains("123456"),
+            "the code stays out of logs: {err}"
+        );
+        assert!(config(&[("TEST_PHONE_NUMBERS", "14155552671:123456")]).is_err());
+        assert!(config(&[("TEST_PHONE_NUMBERS", "+14155552671")]).is_err());
+    }
+
+    #[test]
+    fn per_ip_limits_default_to_twenty_sends_and_sixty_verifies_an_hour() {
+        let config = config(&[]).unwrap();
+        assert_eq!(config.policy.ip_max_sends_per_hour, 20);
+        assert_eq!(config.policy.ip_max_verifies_per_hour, 60);
     }
 
     #[test]

@@ -8,15 +8,18 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use lambda_http::{
     Body, Request, RequestExt, Response,
     http::{HeaderValue, Method, StatusCode, header},
+    request::RequestContext,
 };
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::{
-    domain::{OtpCode, OtpCodeError, PhoneNumber, PhoneNumberError},
+    domain::{ClientIp, IdempotencyKey, OtpCode, OtpCodeError, PhoneNumber, PhoneNumberError},
     metrics::{self, Metric},
     services::Services,
+    store::RecordedResponse,
     usecase::{
+        idempotency::{self, Begin, IdempotencyError},
         request::{RequestError, request_otp as request_use_case},
         verify::{VerifyError, verify_otp as verify_use_case},
         whole_seconds,
@@ -143,6 +146,11 @@ impl ApiError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
+        if self.status == StatusCode::METHOD_NOT_ALLOWED {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        }
         response
     }
 }
@@ -174,7 +182,7 @@ impl From<&InputError> for ApiError {
             InputError::Phone(_) => Self::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_phone_number",
-                "phoneNumber must be in international E.164 format with a leading +, e.g. +14155552671.",
+                "phoneNumber must be an international number in E.164 format: a + then the country code and the number.",
             ),
             InputError::Code(err) => Self::new(
                 StatusCode::BAD_REQUEST,
@@ -195,7 +203,8 @@ impl From<&RequestError> for ApiError {
             ),
             RequestError::Locked { retry_after } => Self::too_many_attempts(*retry_after),
             RequestError::TooSoon { retry_after }
-            | RequestError::QuotaExhausted { retry_after } => Self::too_many_requests(*retry_after),
+            | RequestError::QuotaExhausted { retry_after }
+            | RequestError::TooManyFromIp { retry_after } => Self::too_many_requests(*retry_after),
             RequestError::Store(crate::store::StoreError::UnexpectedReply(_)) => Self::internal(),
             RequestError::Store(_) => Self::unavailable(),
             RequestError::Delivery(_) => Self::new(
@@ -216,6 +225,7 @@ impl From<&VerifyError> for ApiError {
                 "Invalid or expired OTP.",
             ),
             VerifyError::Locked { retry_after } => Self::too_many_attempts(*retry_after),
+            VerifyError::TooManyFromIp { retry_after } => Self::too_many_requests(*retry_after),
             VerifyError::Store(crate::store::StoreError::UnexpectedReply(_))
             | VerifyError::Token(_) => Self::internal(),
             VerifyError::Store(_) => Self::unavailable(),
@@ -223,26 +233,78 @@ impl From<&VerifyError> for ApiError {
     }
 }
 
+impl From<&IdempotencyError> for ApiError {
+    fn from(err: &IdempotencyError) -> Self {
+        match err {
+            IdempotencyError::Reused => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "This Idempotency-Key was already used with a different request body.",
+            ),
+            IdempotencyError::InProgress => Self::new(
+                StatusCode::CONFLICT,
+                "idempotency_key_in_use",
+                "A request with this Idempotency-Key is still being processed. Retry shortly.",
+            )
+            .retry_after(1),
+            IdempotencyError::Store(crate::store::StoreError::UnexpectedReply(_)) => {
+                Self::internal()
+            }
+            IdempotencyError::Store(_) => Self::unavailable(),
+        }
+    }
+}
+
 /// `POST /api/otp/request`
 pub async fn request_otp(services: &Services, event: Request) -> Response<Body> {
     let deadline = deadline_of(&event, services.config.redis.timeout + DEADLINE_MARGIN);
-    let phone = match parse::<RequestBody>(
+    let input = parse::<RequestBody>(
         &event,
         "Request body must be a JSON object with a string field \"phoneNumber\".",
     )
-    .and_then(|body| Ok(PhoneNumber::parse(&body.phone_number)?))
-    {
-        Ok(phone) => phone,
+    .and_then(|body| {
+        let key = idempotency_key(&event)?;
+        Ok((PhoneNumber::parse(&body.phone_number)?, key))
+    });
+    let (phone, key) = match input {
+        Ok(input) => input,
         Err(err) => return fail(&err, None),
     };
-    let result = request_use_case(services, &phone, deadline).await;
+    let client = client_ip(&event);
+    let Some(key) = key else {
+        return send_code(services, &phone, &client, deadline).await;
+    };
+    match idempotency::begin(services, &key, &phone, deadline).await {
+        Ok(Begin::Replay(recorded)) => {
+            tracing::info!(phone = %phone.masked(), status = recorded.status, "idempotent replay");
+            replay(recorded)
+        }
+        Ok(Begin::Proceed) => {
+            let response = send_code(services, &phone, &client, deadline).await;
+            // A failure on our side is not kept: its retry runs again.
+            let recorded = (!response.status().is_server_error()).then(|| record(&response));
+            idempotency::finish(services, &key, &phone, recorded.as_ref()).await;
+            response
+        }
+        Err(err) => fail(&err, Some(&phone)),
+    }
+}
+
+async fn send_code(
+    services: &Services,
+    phone: &PhoneNumber,
+    client: &ClientIp,
+    deadline: Instant,
+) -> Response<Body> {
+    let result = request_use_case(services, phone, client, deadline).await;
     let outcome_metric = match &result {
         Ok(_) => Some(Metric::OtpSent),
         Err(RequestError::Delivery(_)) => Some(Metric::SmsFailed),
         Err(
             RequestError::Locked { .. }
             | RequestError::TooSoon { .. }
-            | RequestError::QuotaExhausted { .. },
+            | RequestError::QuotaExhausted { .. }
+            | RequestError::TooManyFromIp { .. },
         ) => Some(Metric::RateLimited),
         Err(_) => None,
     };
@@ -264,7 +326,7 @@ pub async fn request_otp(services: &Services, event: Request) -> Response<Body> 
                 },
             )
         }
-        Err(err) => fail(&err, Some(&phone)),
+        Err(err) => fail(&err, Some(phone)),
     }
 }
 
@@ -284,11 +346,13 @@ pub async fn verify_otp(services: &Services, event: Request) -> Response<Body> {
         Ok(input) => input,
         Err(err) => return fail(&err, None),
     };
-    let result = verify_use_case(services, &phone, &code).await;
+    let result = verify_use_case(services, &phone, &code, &client_ip(&event)).await;
     let outcome_metric = match &result {
         Ok(_) => Some(Metric::OtpVerified),
         Err(VerifyError::InvalidCode { .. }) => Some(Metric::OtpRejected),
-        Err(VerifyError::Locked { .. }) => Some(Metric::RateLimited),
+        Err(VerifyError::Locked { .. } | VerifyError::TooManyFromIp { .. }) => {
+            Some(Metric::RateLimited)
+        }
         Err(_) => None,
     };
     metrics::emit(phone.country(), outcome_metric.as_slice());
@@ -325,6 +389,72 @@ where
     api.into_response()
 }
 
+/// The Idempotency-Key header, when the client sent one.
+fn idempotency_key(event: &Request) -> Result<Option<IdempotencyKey>, InputError> {
+    let Some(value) = event.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(IdempotencyKey::parse)
+        .map(Some)
+        .ok_or(InputError::Body(
+            "The Idempotency-Key header must be 1 to 255 visible ASCII characters.",
+        ))
+}
+
+/// The caller's address as API Gateway saw it. Never a client-set header on
+/// API Gateway (X-Forwarded-For there is whatever the client sent); behind
+/// an ALB, the last X-Forwarded-For entry, which the ALB itself appended.
+fn client_ip(event: &Request) -> ClientIp {
+    let seen = match event.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone(),
+        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.identity.source_ip.clone(),
+        Some(RequestContext::Alb(_)) => event
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .last()
+            .map(str::to_owned),
+        _ => None,
+    };
+    // Without an address, all such calls share one budget: fail closed.
+    seen.as_deref()
+        .and_then(ClientIp::parse)
+        .unwrap_or_else(ClientIp::unknown)
+}
+
+/// What a response would be replayed as.
+fn record(response: &Response<Body>) -> RecordedResponse {
+    let body = match response.body() {
+        Body::Text(text) => text.clone(),
+        _ => String::new(),
+    };
+    RecordedResponse {
+        status: response.status().as_u16(),
+        body,
+        retry_after: response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok()),
+    }
+}
+
+fn replay(recorded: RecordedResponse) -> Response<Body> {
+    let status = StatusCode::from_u16(recorded.status).unwrap_or(StatusCode::OK);
+    let mut response = raw_json_response(status, recorded.body);
+    let headers = response.headers_mut();
+    if let Some(secs) = recorded.retry_after {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
+}
+
 fn parse<T: for<'de> Deserialize<'de>>(
     event: &Request,
     shape: &'static str,
@@ -344,7 +474,13 @@ fn parse<T: for<'de> Deserialize<'de>>(
     }
     // Content-Type is not required: many mobile HTTP stacks omit it, and
     // the body is JSON or it is refused either way.
-    serde_json::from_slice(bytes).map_err(|_| InputError::Body(shape))
+    // Through a Value: serde would also read a struct from a JSON array.
+    match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Ok(value @ serde_json::Value::Object(_)) => {
+            serde_json::from_value(value).map_err(|_| InputError::Body(shape))
+        }
+        _ => Err(InputError::Body(shape)),
+    }
 }
 
 /// The point after which the Lambda would be killed, less `margin`.
@@ -378,7 +514,10 @@ fn epoch_millis() -> u64 {
 
 fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {
     // Serializing these plain structs cannot fail.
-    let json = serde_json::to_string(body).unwrap_or_default();
+    raw_json_response(status, serde_json::to_string(body).unwrap_or_default())
+}
+
+fn raw_json_response(status: StatusCode, json: String) -> Response<Body> {
     let mut response = Response::new(Body::Text(json));
     *response.status_mut() = status;
     let headers = response.headers_mut();

@@ -1,6 +1,8 @@
 //! The clients one Lambda instance shares across its invocations, built once
 //! per cold start with the independent pieces of work done concurrently.
 
+use std::time::Instant;
+
 use aws_config::SdkConfig;
 
 use crate::{
@@ -11,6 +13,20 @@ use crate::{
     store::{Store, StoreError},
     token::TokenSigner,
 };
+
+/// Which function the clients are for: only request-otp sends SMS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    RequestOtp,
+    VerifyOtp,
+}
+
+/// Runs `f` and says how long it took, in milliseconds.
+async fn timed<T>(f: impl Future<Output = T>) -> (T, f64) {
+    let started = Instant::now();
+    let out = f.await;
+    (out, started.elapsed().as_secs_f64() * 1e3)
+}
 
 pub struct Services {
     pub config: Config,
@@ -33,15 +49,15 @@ pub enum InitError {
 }
 
 impl Services {
-    pub async fn from_env() -> Result<Self, InitError> {
+    pub async fn from_env(role: Role) -> Result<Self, InitError> {
         let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest());
-        Self::init(Config::from_env()?, aws).await
+        Self::init(Config::from_env()?, aws, role).await
     }
 
     /// For `main`: on failure, one log line naming the cause and a clean
     /// exit (no panic backtrace); Lambda reports the failed init.
-    pub async fn from_env_or_exit() -> Self {
-        match Self::from_env().await {
+    pub async fn from_env_or_exit(role: Role) -> Self {
+        match Self::from_env(role).await {
             Ok(services) => services,
             Err(err) => {
                 tracing::error!(error = %crate::error_chain(&err), "cold start failed");
@@ -55,23 +71,43 @@ impl Services {
     pub async fn init(
         config: Config,
         aws: impl Future<Output = SdkConfig>,
+        role: Role,
     ) -> Result<Self, InitError> {
+        let started = Instant::now();
         // rustls needs one process-wide crypto provider; aws-lc-rs is the one
         // the AWS SDK already links. Err means one is installed already.
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let store = Store::new(&config.redis)?;
         let sms = PlivoClient::new(&config.plivo)?;
-        let secrets = async {
+        // The independent pieces of a cold start, side by side: the secret
+        // (SDK config, then one HTTPS call), Redis (connect, load scripts),
+        // Plivo (connect and TLS, so the first SMS does not pay for them),
+        // and libphonenumber's metadata (CPU, while the others wait on I/O).
+        let secrets = timed(async {
             let client = aws_sdk_secretsmanager::Client::new(&aws.await);
             SecretStore::load(client, config.secret_id.clone()).await
-        };
-        let metadata = async { PhoneNumber::warm_up() };
-        let (secrets, redis, ()) = tokio::join!(secrets, store.warm_up(), metadata);
+        });
+        let plivo = timed(async {
+            if role == Role::RequestOtp {
+                sms.warm_up().await;
+            }
+        });
+        let metadata = timed(async { PhoneNumber::warm_up() });
+        let ((secrets, secret_ms), (redis, redis_ms), ((), plivo_ms), ((), metadata_ms)) =
+            tokio::join!(secrets, timed(store.warm_up()), plivo, metadata);
         if let Err(err) = redis {
             // Not fatal: the connection is retried per request, which answers
             // 503 until Redis is back, with no cold start needed.
             tracing::warn!(error = %crate::error_chain(&err), "redis not reachable at cold start");
         }
+        tracing::info!(
+            secret_ms,
+            redis_ms,
+            plivo_ms,
+            metadata_ms,
+            total_ms = started.elapsed().as_secs_f64() * 1e3,
+            "cold start"
+        );
         Ok(Self {
             tokens: TokenSigner::new(&config.token),
             secrets: secrets?,

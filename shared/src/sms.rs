@@ -107,6 +107,18 @@ impl PlivoClient {
         })
     }
 
+    /// Opens the connection (TCP and TLS) to Plivo ahead of the first SMS;
+    /// the pool keeps it. Any answer will do, and failure only costs the
+    /// first send its own handshake.
+    pub async fn warm_up(&self) {
+        let _ = self
+            .http
+            .head(format!("{}/", self.api_url))
+            .timeout(self.attempt_timeout)
+            .send()
+            .await;
+    }
+
     /// Sends `text` to `to` and returns Plivo's message UUID.
     pub async fn send(
         &self,

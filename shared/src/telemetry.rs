@@ -3,9 +3,17 @@
 //! span carries it). `AWS_LAMBDA_LOG_FORMAT=Text` gives plain lines;
 //! `AWS_LAMBDA_LOG_LEVEL`, then `RUST_LOG`, choose what is shown.
 
-use tracing_subscriber::{EnvFilter, fmt};
+use tracing_subscriber::{EnvFilter, fmt, fmt::MakeWriter};
 
 pub fn init() {
+    init_with_writer(std::io::stdout);
+}
+
+/// As `init`, writing somewhere else (tests capture the lines to audit them).
+pub fn init_with_writer<W>(writer: W)
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     let directives = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| "info".into())
@@ -16,7 +24,7 @@ pub fn init() {
         .with_env_filter(filter)
         .with_target(false)
         .with_ansi(false)
-        .with_writer(std::io::stdout);
+        .with_writer(writer);
     // A second init (tests) keeps the first subscriber.
     let _ = if text {
         builder.without_time().try_init()

@@ -5,12 +5,12 @@
 use std::convert::Infallible;
 
 use lambda_http::{Body, Error, Request, Response, service_fn};
-use otp::services::Services;
+use otp::services::{Role, Services};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     otp::telemetry::init();
-    let services = &Services::from_env_or_exit().await;
+    let services = &Services::from_env_or_exit(Role::VerifyOtp).await;
     lambda_http::run(service_fn(move |event: Request| async move {
         Ok::<Response<Body>, Infallible>(otp::http::verify_otp(services, event).await)
     }))

@@ -105,6 +105,19 @@ impl CodeKey {
     }
 }
 
+impl CodeKey {
+    /// A keyed tag of `data` for `purpose`: lets the store recognise a value
+    /// (such as a phone number) without holding it.
+    pub fn label(&self, purpose: &str, data: &str) -> String {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC accepts keys of any length");
+        mac.update(purpose.as_bytes());
+        mac.update(&[0]);
+        mac.update(data.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+}
+
 impl fmt::Debug for CodeKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("CodeKey(<redacted>)")

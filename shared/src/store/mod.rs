@@ -16,9 +16,11 @@ use redis::{
 };
 use tokio::sync::OnceCell;
 
+use sha2::Digest;
+
 use crate::{
     config::RedisConfig,
-    domain::{CodeDigest, PhoneNumber},
+    domain::{ClientIp, CodeDigest, IdempotencyKey, PhoneNumber},
 };
 
 /// Identifies one send, so a failed send undoes only itself.
@@ -88,6 +90,9 @@ pub enum GuessDecision {
 pub enum StoreError {
     #[error("redis is unavailable")]
     Unavailable(#[from] RedisError),
+    /// The script reached Redis after the caller's timeout and did nothing.
+    #[error("redis ran the script too late and it changed nothing")]
+    Late,
     #[error("redis script gave an unexpected reply: {0}")]
     UnexpectedReply(String),
     #[error("cannot read REDIS_TLS_CA_FILE {path}")]
@@ -111,12 +116,54 @@ struct LazyCluster {
     connection: OnceCell<ClusterConnection>,
 }
 
+/// Allowance for the Lambda's and Redis's clocks disagreeing (both are
+/// NTP-synchronised on AWS; this is generous).
+const CLOCK_SLACK: Duration = Duration::from_millis(500);
+
 pub struct Store {
     connection: Connection,
     prefix: String,
+    timeout: Duration,
     request: Script,
     verify: Script,
     release: Script,
+    ip: Script,
+    claim: Script,
+    settle: Script,
+}
+
+/// Which per-IP budget a call draws on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpAction {
+    Send,
+    Verify,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpDecision {
+    Allowed,
+    Limited { retry_after: Duration },
+}
+
+/// What an Idempotency-Key already stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// First use: go ahead, then settle it.
+    Fresh,
+    /// Used with another request body.
+    Conflict,
+    /// The first request with this key is still running.
+    Pending,
+    /// The first request finished: answer what it answered.
+    Replay(RecordedResponse),
+}
+
+/// A response kept for replay under an Idempotency-Key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedResponse {
+    pub status: u16,
+    pub body: String,
+    pub retry_after: Option<u64>,
 }
 
 impl Store {
@@ -162,16 +209,29 @@ impl Store {
         Ok(Self {
             connection,
             prefix: config.key_prefix.clone(),
-            request: Script::new(include_str!("request.lua")),
-            verify: Script::new(include_str!("verify.lua")),
+            timeout: config.timeout,
+            request: Script::new(concat!(
+                include_str!("prelude.lua"),
+                include_str!("request.lua")
+            )),
+            verify: Script::new(concat!(
+                include_str!("prelude.lua"),
+                include_str!("verify.lua")
+            )),
             release: Script::new(include_str!("release.lua")),
+            ip: Script::new(concat!(include_str!("prelude.lua"), include_str!("ip.lua"))),
+            claim: Script::new(concat!(
+                include_str!("prelude.lua"),
+                include_str!("claim.lua")
+            )),
+            settle: Script::new(include_str!("settle.lua")),
         })
     }
 
     /// Connects and loads the scripts ahead of the first request. A failure
     /// is only reported: requests will answer 503 until Redis is back.
     pub async fn warm_up(&self) -> Result<(), StoreError> {
-        for script in [&self.request, &self.verify, &self.release] {
+        for script in [&self.request, &self.verify, &self.release, &self.ip] {
             match &self.connection {
                 Connection::Single(manager) => script.load_async(&mut manager.clone()).await?,
                 Connection::Cluster(_) => script.load_async(&mut self.cluster().await?).await?,
@@ -202,6 +262,15 @@ impl Store {
         Ok(reply)
     }
 
+    /// The epoch millisecond after which a decision script must not act:
+    /// the reply timeout, plus slack for clock skew between us and Redis.
+    fn not_after(&self) -> u64 {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        millis(now + self.timeout + CLOCK_SLACK)
+    }
+
     fn key(&self, phone: &PhoneNumber, name: &str) -> String {
         format!("{}:{{{}}}:{}", self.prefix, phone.as_e164(), name)
     }
@@ -225,7 +294,8 @@ impl Store {
             .arg(millis(limits.code_ttl))
             .arg(millis(limits.cooldown))
             .arg(limits.max_sends)
-            .arg(millis(limits.window));
+            .arg(millis(limits.window))
+            .arg(self.not_after());
         let (outcome, wait_ms): (String, i64) = self.run(invocation).await?;
         let retry_after = Duration::from_millis(wait_ms.max(0) as u64);
         match outcome.as_str() {
@@ -233,6 +303,7 @@ impl Store {
             "locked" => Ok(SendDecision::Locked { retry_after }),
             "cooldown" => Ok(SendDecision::TooSoon { retry_after }),
             "quota" => Ok(SendDecision::QuotaExhausted { retry_after }),
+            "expired" => Err(StoreError::Late),
             other => Err(StoreError::UnexpectedReply(other.to_owned())),
         }
     }
@@ -270,7 +341,8 @@ impl Store {
             .arg(digest.as_str())
             .arg(limits.max_attempts)
             .arg(millis(limits.lockout))
-            .arg(millis(limits.failure_window));
+            .arg(millis(limits.failure_window))
+            .arg(self.not_after());
         let (outcome, n): (String, i64) = self.run(invocation).await?;
         match outcome.as_str() {
             "approved" => Ok(GuessDecision::Approved),
@@ -280,8 +352,97 @@ impl Store {
             "locked" => Ok(GuessDecision::Locked {
                 retry_after: Duration::from_millis(n.max(0) as u64),
             }),
+            "expired" => Err(StoreError::Late),
             other => Err(StoreError::UnexpectedReply(other.to_owned())),
         }
+    }
+}
+
+impl Store {
+    /// Counts a call from `ip` and says whether it is within `limit` for the
+    /// current hour. IP keys carry their own hash tag: one more round trip.
+    pub async fn count_ip(
+        &self,
+        ip: &ClientIp,
+        action: IpAction,
+        limit: u32,
+        window: Duration,
+    ) -> Result<IpDecision, StoreError> {
+        let name = match action {
+            IpAction::Send => "sends",
+            IpAction::Verify => "verifies",
+        };
+        let mut invocation = self.ip.prepare_invoke();
+        invocation
+            .key(format!("{}:ip:{{{}}}:{name}", self.prefix, ip.as_str()))
+            .arg(limit)
+            .arg(millis(window))
+            .arg(self.not_after());
+        let (outcome, wait_ms): (String, i64) = self.run(invocation).await?;
+        match outcome.as_str() {
+            "allowed" => Ok(IpDecision::Allowed),
+            "limited" => Ok(IpDecision::Limited {
+                retry_after: Duration::from_millis(wait_ms.max(0) as u64),
+            }),
+            "expired" => Err(StoreError::Late),
+            other => Err(StoreError::UnexpectedReply(other.to_owned())),
+        }
+    }
+
+    fn idempotency_key(&self, key: &IdempotencyKey) -> String {
+        // Hashed: the key is client input of up to 255 bytes.
+        let digest = sha2::Sha256::digest(key.as_str().as_bytes());
+        format!("{}:idem:{{{}}}", self.prefix, hex::encode(digest))
+    }
+
+    pub async fn claim(
+        &self,
+        key: &IdempotencyKey,
+        fingerprint: &str,
+        ttl: Duration,
+    ) -> Result<Claim, StoreError> {
+        let mut invocation = self.claim.prepare_invoke();
+        invocation
+            .key(self.idempotency_key(key))
+            .arg(fingerprint)
+            .arg(millis(ttl))
+            .arg(self.not_after());
+        let reply: Vec<Option<String>> = self.run(invocation).await?;
+        let field = |i: usize| reply.get(i).cloned().flatten().unwrap_or_default();
+        match field(0).as_str() {
+            "fresh" => Ok(Claim::Fresh),
+            "conflict" => Ok(Claim::Conflict),
+            "pending" => Ok(Claim::Pending),
+            "expired" => Err(StoreError::Late),
+            "replay" => Ok(Claim::Replay(RecordedResponse {
+                status: field(1)
+                    .parse()
+                    .map_err(|_| StoreError::UnexpectedReply("idempotency status".into()))?,
+                body: field(2),
+                retry_after: field(3).parse().ok(),
+            })),
+            other => Err(StoreError::UnexpectedReply(other.to_owned())),
+        }
+    }
+
+    /// Records `response` for replay, or with `None` frees the key so that a
+    /// retry runs the request again.
+    pub async fn settle(
+        &self,
+        key: &IdempotencyKey,
+        fingerprint: &str,
+        response: Option<&RecordedResponse>,
+    ) -> Result<(), StoreError> {
+        let mut invocation = self.settle.prepare_invoke();
+        invocation.key(self.idempotency_key(key)).arg(fingerprint);
+        match response {
+            Some(r) => invocation
+                .arg(r.status)
+                .arg(&r.body)
+                .arg(r.retry_after.map(|s| s.to_string()).unwrap_or_default()),
+            None => invocation.arg("").arg("").arg(""),
+        };
+        self.run::<i64>(invocation).await.map(drop)
     }
 }
 

@@ -1,15 +1,13 @@
 -- Decides and records a send in one step, so concurrent requests for one
 -- phone can never both pass the cooldown or the hourly quota.
 -- KEYS: code, lock, sends (all share the phone's hash tag)
--- ARGV: digest, send id, code ttl ms, cooldown ms, max sends, window ms
+-- ARGV: digest, send id, code ttl ms, cooldown ms, max sends, window ms, not-after ms
 -- Reply: {outcome, milliseconds to wait (0 when stored)}
 local lock_ms = redis.call('PTTL', KEYS[2])
 if lock_ms > 0 then
   return {'locked', lock_ms}
 end
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local window = tonumber(ARGV[6])
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - window)
 

@@ -1,7 +1,7 @@
 -- Checks a guess and counts it in one step, so concurrent guesses are all
 -- counted and a correct code is accepted exactly once.
 -- KEYS: code, fails, lock (all share the phone's hash tag)
--- ARGV: digest, max attempts, lockout ms, failure window ms
+-- ARGV: digest, max attempts, lockout ms, failure window ms, not-after ms
 -- Reply: {outcome, number}: approved 0 | rejected attempts-left | locked ms
 local lock_ms = redis.call('PTTL', KEYS[3])
 if lock_ms > 0 then

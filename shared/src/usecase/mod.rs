@@ -2,6 +2,7 @@
 //! and adapters only; the edge (`crate::http`) turns their results into
 //! responses.
 
+pub mod idempotency;
 pub mod request;
 pub mod verify;
 

@@ -7,11 +7,11 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::{
-    domain::{OtpCode, PhoneNumber},
+    domain::{ClientIp, OtpCode, PhoneNumber},
     secrets::SecretsError,
     services::Services,
     sms::SmsError,
-    store::{SendDecision, SendFate, SendLimits, StoreError},
+    store::{IpAction, IpDecision, SendDecision, SendFate, SendLimits, StoreError},
 };
 
 /// The rolling window `OTP_MAX_SENDS_PER_HOUR` counts over.
@@ -25,6 +25,8 @@ pub struct RequestOutcome {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RequestError {
+    #[error("too many requests from this source IP")]
+    TooManyFromIp { retry_after: Duration },
     #[error("destination not allowed: {0}")]
     DestinationNotAllowed(&'static str),
     #[error("phone is locked after too many wrong codes")]
@@ -42,9 +44,23 @@ pub enum RequestError {
 pub async fn request_otp(
     services: &Services,
     phone: &PhoneNumber,
+    client: &ClientIp,
     deadline: Instant,
 ) -> Result<RequestOutcome, RequestError> {
     let policy = &services.config.policy;
+    // First, so a flood from one address costs one small script per call.
+    if let IpDecision::Limited { retry_after } = services
+        .store
+        .count_ip(
+            client,
+            IpAction::Send,
+            policy.ip_max_sends_per_hour,
+            SEND_WINDOW,
+        )
+        .await?
+    {
+        return Err(RequestError::TooManyFromIp { retry_after });
+    }
     if phone.is_premium_or_shared_cost() {
         return Err(RequestError::DestinationNotAllowed(
             "premium-rate or shared-cost number",
@@ -60,7 +76,11 @@ pub async fn request_otp(
         ));
     }
 
-    let code = OtpCode::generate(policy.code_length);
+    // A test number gets its fixed code and no SMS, under every other rule.
+    let test_code = policy.test_numbers.get(phone.as_e164());
+    let code = test_code
+        .cloned()
+        .unwrap_or_else(|| OtpCode::generate(policy.code_length));
     let mut secrets = services.secrets.current();
     let limits = SendLimits {
         code_ttl: policy.code_ttl,
@@ -81,6 +101,14 @@ pub async fn request_otp(
         }
     };
 
+    let outcome = RequestOutcome {
+        expires_in: policy.code_ttl,
+        retry_after: policy.resend_cooldown,
+    };
+    if test_code.is_some() {
+        tracing::info!(phone = %phone.masked(), "test number: code stored, no SMS sent");
+        return Ok(outcome);
+    }
     let text = services
         .config
         .message
@@ -107,10 +135,7 @@ pub async fn request_otp(
         }
     }
     match result {
-        Ok(_) => Ok(RequestOutcome {
-            expires_in: policy.code_ttl,
-            retry_after: policy.resend_cooldown,
-        }),
+        Ok(_) => Ok(outcome),
         Err(err) => {
             // The client is told the send failed, so the code must not stay
             // valid; it stops counting only if surely nobody received it.

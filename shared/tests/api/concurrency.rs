@@ -99,3 +99,25 @@ async fn concurrent_requests_within_the_cooldown_send_one_sms() {
     assert_eq!(count(&results, 200), 1, "{results:?}");
     assert_eq!(app.sms_count().await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_with_one_idempotency_key_send_one_sms() {
+    let app = Arc::new(
+        TestApp::builder()
+            .env("OTP_RESEND_COOLDOWN_SECONDS", "0")
+            .spawn()
+            .await,
+    );
+
+    let results = statuses(10, &app, |app| async move {
+        app.request_with_key(PHONE, "same-key").await
+    })
+    .await;
+
+    assert_eq!(
+        count(&results, 200),
+        10,
+        "every caller gets the first answer: {results:?}"
+    );
+    assert_eq!(app.sms_count().await, 1);
+}

@@ -58,6 +58,7 @@ async fn methods_other_than_post_get_405() {
                 .await;
         for response in [requested, verified] {
             assert_eq!(response.status(), 405, "{method}");
+            assert_eq!(response.headers()["allow"], "POST");
             let body: serde_json::Value = match response.body() {
                 lambda_http::Body::Text(text) => serde_json::from_str(text).unwrap(),
                 other => panic!("{other:?}"),

@@ -2,8 +2,11 @@
 //! Secrets Manager emulator started by `scripts/test.sh`, and a local HTTP
 //! server standing in for Plivo that checks its exact wire format.
 
+mod abuse;
 mod concurrency;
 mod edge;
+mod faults;
+mod hostile;
 mod plivo;
 mod request;
 mod secrets;

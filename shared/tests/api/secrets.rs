@@ -4,7 +4,7 @@
 use otp::{
     config::Config,
     secrets::SecretStore,
-    services::{InitError, Services},
+    services::{InitError, Role, Services},
 };
 use wiremock::ResponseTemplate;
 
@@ -37,7 +37,7 @@ fn config_for(secret_id: &str) -> Config {
 async fn a_missing_secret_fails_the_cold_start_naming_it() {
     let name = unique("otp-missing");
 
-    let err = Services::init(config_for(&name), aws_config())
+    let err = Services::init(config_for(&name), aws_config(), Role::RequestOtp)
         .await
         .err()
         .unwrap();
@@ -63,7 +63,7 @@ async fn an_unreachable_secrets_manager_fails_the_cold_start_clearly() {
             .await
     };
 
-    let err = Services::init(config_for("otp/dev"), aws)
+    let err = Services::init(config_for("otp/dev"), aws, Role::VerifyOtp)
         .await
         .err()
         .unwrap();
@@ -82,7 +82,7 @@ async fn a_malformed_secret_fails_the_cold_start_without_quoting_it() {
     )
     .await;
 
-    let err = Services::init(config_for(&name), aws_config())
+    let err = Services::init(config_for(&name), aws_config(), Role::RequestOtp)
         .await
         .err()
         .unwrap();

@@ -5,7 +5,10 @@
 use std::collections::HashMap;
 
 use lambda_http::{Body, Request, Response};
-use otp::{config::Config, services::Services};
+use otp::{
+    config::Config,
+    services::{Role, Services},
+};
 use serde_json::{Value, json};
 use wiremock::{
     Match, Mock, MockServer, ResponseTemplate,
@@ -82,6 +85,39 @@ impl Inspector {
     }
 }
 
+/// Where the leak audit's material goes, when `scripts/test.sh` asks for it.
+fn audit_file(name: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("OTP_AUDIT_DIR").map(|dir| std::path::Path::new(&dir).join(name))
+}
+
+fn audit_append(name: &str, line: &str) {
+    use std::io::Write;
+    if let Some(path) = audit_file(name) {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        writeln!(file, "{line}").unwrap();
+    }
+}
+
+/// Sends every log line of the suite, in the production format, to the
+/// audit's file.
+fn capture_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if let Some(path) = audit_file("tests.log") {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .unwrap();
+            otp::telemetry::init_with_writer(std::sync::Mutex::new(file));
+        }
+    });
+}
+
 pub fn unique(name: &str) -> String {
     format!("{name}-{}", uuid::Uuid::new_v4().simple())
 }
@@ -137,6 +173,15 @@ impl Match for PlivoMessageBody {
         };
         let mut keys: Vec<&str> = body.keys().map(String::as_str).collect();
         keys.sort_unstable();
+        if let Some(text) = body.get("text").and_then(Value::as_str) {
+            // Every code that went out, for the leak audit to look for.
+            for run in text
+                .split(|c: char| !c.is_ascii_digit())
+                .filter(|r| (6..=10).contains(&r.len()))
+            {
+                audit_append("codes.txt", run);
+            }
+        }
         keys == ["dst", "src", "text"]
             && body["src"] == SENDER
             && body["dst"].as_str().is_some_and(|d| d.starts_with('+'))
@@ -172,11 +217,17 @@ impl TestResponse {
     fn from(response: Response<Body>) -> Self {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let body = match response.body() {
+        let body: Value = match response.body() {
             Body::Text(text) => serde_json::from_str(text).expect("a JSON body"),
             other => panic!("expected a text body, got {other:?}"),
         };
         assert_eq!(headers["content-type"], "application/json");
+        let mut audited = body.clone();
+        if let Some(object) = audited.as_object_mut() {
+            // The token is the designed proof; it is base64, not text.
+            object.remove("verificationToken");
+        }
+        audit_append("responses.jsonl", &audited.to_string());
         Self {
             status,
             headers,
@@ -223,6 +274,7 @@ impl Builder {
     }
 
     pub async fn spawn(self) -> TestApp {
+        capture_logs();
         let plivo = MockServer::start().await;
         if self.plivo_mock {
             plivo_message(AUTH_ID, AUTH_TOKEN)
@@ -244,13 +296,16 @@ impl Builder {
             ("REDIS_TLS_CA_FILE", test_env("TEST_REDIS_CA_FILE")),
             ("REDIS_KEY_PREFIX", prefix.clone()),
             ("OTP_BRAND", "Acme".to_owned()),
+            // Tests share one source IP; those about the per-IP limits set them.
+            ("IP_MAX_SENDS_PER_HOUR", "10000".to_owned()),
+            ("IP_MAX_VERIFIES_PER_HOUR", "10000".to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
         env.extend(self.env);
         let config = Config::from_lookup(|name| env.get(name).cloned()).expect("valid test config");
-        let services = Services::init(config, aws_config())
+        let services = Services::init(config, aws_config(), Role::RequestOtp)
             .await
             .expect("services start");
         let redis = Inspector::connect().await;
@@ -280,6 +335,33 @@ impl TestApp {
     pub async fn request_raw(&self, body: &str) -> TestResponse {
         let event = event("request-otp-http-api.json", |e| e["body"] = json!(body));
         TestResponse::from(otp::http::request_otp(&self.services, event).await)
+    }
+
+    /// Calls request-otp with a sample event edited by `edit`.
+    pub async fn request_event(&self, file: &str, edit: impl FnOnce(&mut Value)) -> TestResponse {
+        TestResponse::from(otp::http::request_otp(&self.services, event(file, edit)).await)
+    }
+
+    /// Calls the function a sample event file is for (`request-otp-*` or
+    /// `verify-otp-*`) with the event edited by `edit`.
+    pub async fn call_event(&self, file: &str, edit: impl FnOnce(&mut Value)) -> TestResponse {
+        let event = event(file, edit);
+        let response = if file.starts_with("verify-otp") {
+            otp::http::verify_otp(&self.services, event).await
+        } else {
+            otp::http::request_otp(&self.services, event).await
+        };
+        TestResponse::from(response)
+    }
+
+    /// request-otp for `phone` with an Idempotency-Key.
+    pub async fn request_with_key(&self, phone: &str, key: &str) -> TestResponse {
+        let body = json!({ "phoneNumber": phone }).to_string();
+        self.request_event("request-otp-http-api.json", |e| {
+            e["body"] = json!(body);
+            e["headers"]["idempotency-key"] = json!(key);
+        })
+        .await
     }
 
     pub async fn request(&self, phone: &str) -> TestResponse {

@@ -1,0 +1,17 @@
+-- Claims an Idempotency-Key for one request, or says what became of it.
+-- KEYS: idempotency record; ARGV: fingerprint of the request, ttl ms, not-after ms
+-- Reply: {'fresh'} | {'conflict'} | {'pending'} | {'replay', status, body, retry_after}
+local fingerprint = redis.call('HGET', KEYS[1], 'fingerprint')
+if not fingerprint then
+  redis.call('HSET', KEYS[1], 'fingerprint', ARGV[1], 'state', 'pending')
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return {'fresh'}
+end
+if fingerprint ~= ARGV[1] then
+  return {'conflict'}
+end
+if redis.call('HGET', KEYS[1], 'state') ~= 'done' then
+  return {'pending'}
+end
+local stored = redis.call('HMGET', KEYS[1], 'status', 'body', 'retry_after')
+return {'replay', stored[1], stored[2], stored[3]}

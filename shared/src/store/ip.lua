@@ -1,0 +1,14 @@
+-- Counts one call from a source IP in a fixed hourly window shared by every
+-- Lambda instance, and says whether it is within the limit.
+-- KEYS: counter; ARGV: limit, window ms, not-after ms
+-- Reply: {'allowed', 0} | {'limited', milliseconds until the window ends}
+local n = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  ttl = tonumber(ARGV[2])
+end
+if n > tonumber(ARGV[1]) then
+  return {'limited', ttl}
+end
+return {'allowed', 0}

@@ -1,0 +1,79 @@
+//! Idempotency-Key on request-otp: the first request with a key runs; a
+//! retry with the same key and body gets the same answer and sends no SMS;
+//! the same key with another body is refused. Answers that failed on our
+//! side (5xx) are not kept, so their retries run again.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::{
+    domain::{IdempotencyKey, PhoneNumber},
+    services::Services,
+    store::{Claim, RecordedResponse, StoreError},
+};
+
+/// How often a concurrent duplicate looks again for the first one's answer.
+const POLL: Duration = Duration::from_millis(25);
+/// The longest a duplicate waits for it.
+const MAX_WAIT: Duration = Duration::from_secs(5);
+
+pub enum Begin {
+    /// Run the request, then `finish`.
+    Proceed,
+    Replay(RecordedResponse),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdempotencyError {
+    #[error("the Idempotency-Key was used with a different request")]
+    Reused,
+    #[error("the first request with this Idempotency-Key is still running")]
+    InProgress,
+    #[error("store failed")]
+    Store(#[from] StoreError),
+}
+
+/// Identifies the request a key was first used for, without storing the
+/// phone number itself.
+fn fingerprint(services: &Services, phone: &PhoneNumber) -> String {
+    services
+        .secrets
+        .current()
+        .code_key
+        .label("idempotency", phone.as_e164())
+}
+
+pub async fn begin(
+    services: &Services,
+    key: &IdempotencyKey,
+    phone: &PhoneNumber,
+    deadline: Instant,
+) -> Result<Begin, IdempotencyError> {
+    let fingerprint = fingerprint(services, phone);
+    let ttl = services.config.policy.code_ttl;
+    let give_up = deadline.min(Instant::now() + MAX_WAIT);
+    loop {
+        match services.store.claim(key, &fingerprint, ttl).await? {
+            Claim::Fresh => return Ok(Begin::Proceed),
+            Claim::Replay(response) => return Ok(Begin::Replay(response)),
+            Claim::Conflict => return Err(IdempotencyError::Reused),
+            Claim::Pending if Instant::now() + POLL < give_up => tokio::time::sleep(POLL).await,
+            Claim::Pending => return Err(IdempotencyError::InProgress),
+        }
+    }
+}
+
+/// Keeps `response` for replay, or frees the key when it is `None`.
+pub async fn finish(
+    services: &Services,
+    key: &IdempotencyKey,
+    phone: &PhoneNumber,
+    response: Option<&RecordedResponse>,
+) {
+    let fingerprint = fingerprint(services, phone);
+    if let Err(err) = services.store.settle(key, &fingerprint, response).await {
+        // The key then stays pending until it expires: retries get 409.
+        tracing::error!(error = %crate::error_chain(&err), "could not record the idempotent response");
+    }
+}

@@ -1,0 +1,322 @@
+//! Faults with real processes: a Redis server of the test's own that is
+//! stopped, restarted and frozen, and a Plivo that fails in each way it
+//! can. After each fault: no valid code left behind for a failed send, no
+//! counter spent by the failure, and the next normal flow works.
+
+use std::{
+    net::TcpListener,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use serde_json::json;
+use wiremock::ResponseTemplate;
+
+use crate::support::*;
+
+/// A standalone redis-server of this test's own on a fixed port.
+struct RedisServer {
+    port: u16,
+    dir: std::path::PathBuf,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    fn reserve() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = std::env::temp_dir().join(unique("otp-fault-redis"));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self {
+            port,
+            dir,
+            child: None,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    async fn start(&mut self) {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is on PATH (scripts/test.sh installs it)");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("redis-server on {} did not start", self.port);
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("running").id().to_string();
+        assert!(
+            Command::new("kill")
+                .args([signal, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            self.signal("-CONT");
+        }
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn app_on(redis: &RedisServer) -> TestApp {
+    TestApp::builder()
+        .env("REDIS_URL", &redis.url())
+        .env("REDIS_CLUSTER", "false")
+        .env("REDIS_TLS_CA_FILE", "")
+        .env("REDIS_TIMEOUT_MS", "300")
+        .spawn()
+        .await
+}
+
+fn unavailable() -> serde_json::Value {
+    json!({"error": "service_unavailable", "message": "The service is temporarily unavailable. Try again in a few seconds."})
+}
+
+/// Calls `request` until Redis answers again (bounded: 50 tries, ~5 s).
+async fn request_until_redis_answers(app: &TestApp) -> TestResponse {
+    for _ in 0..50 {
+        let response = app.request(PHONE).await;
+        if response.status != 503 {
+            return response;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the service never recovered");
+}
+
+async fn a_normal_flow_works(app: &TestApp) {
+    let response = request_until_redis_answers(app).await;
+    assert_eq!(response.status, 200, "{:?}", response.body);
+    let code = app.last_code(PHONE).await;
+    assert_eq!(app.verify(PHONE, &code).await.status, 200);
+}
+
+#[tokio::test]
+async fn redis_down_at_cold_start_gives_503_then_recovers_without_a_restart() {
+    let mut redis = RedisServer::reserve();
+    let app = app_on(&redis).await;
+
+    let down = app.request(PHONE).await;
+    assert_eq!((down.status, &down.body), (503, &unavailable()));
+    assert_eq!(down.retry_after(), 5);
+    assert_eq!(app.verify(PHONE, "123456").await.status, 503);
+    assert_eq!(app.sms_count().await, 0);
+
+    redis.start().await;
+    a_normal_flow_works(&app).await;
+}
+
+#[tokio::test]
+async fn redis_dying_mid_flight_gives_503_then_recovers_when_it_is_back() {
+    let mut redis = RedisServer::reserve();
+    redis.start().await;
+    let app = app_on(&redis).await;
+    assert_eq!(app.request(PHONE).await.status, 200);
+    let code = app.last_code(PHONE).await;
+
+    redis.stop();
+    let verify = app.verify(PHONE, &code).await;
+    let request = app.request(PHONE).await;
+
+    assert_eq!((verify.status, &verify.body), (503, &unavailable()));
+    assert_eq!((request.status, &request.body), (503, &unavailable()));
+    assert_eq!(app.sms_count().await, 1, "no SMS without a stored code");
+    // Without persistence the restarted server is empty: a fresh flow must work.
+    redis.start().await;
+    a_normal_flow_works(&app).await;
+}
+
+#[tokio::test]
+async fn a_frozen_redis_gives_503_in_time_and_leaves_nothing_behind() {
+    let mut redis = RedisServer::reserve();
+    redis.start().await;
+    let app = app_on(&redis).await;
+    // Connect before freezing it, so the commands queue on a live socket.
+    assert_eq!(app.verify("+447400123456", "123456").await.status, 400);
+
+    redis.signal("-STOP");
+    let request = app.request(PHONE).await;
+    let verify = app.verify(PHONE, "123456").await;
+    // Keep it frozen past the scripts' not-after before letting it go.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    redis.signal("-CONT");
+
+    assert_eq!((request.status, &request.body), (503, &unavailable()));
+    assert_eq!((verify.status, &verify.body), (503, &unavailable()));
+    assert_eq!(app.sms_count().await, 0);
+    // Nothing stored, no cooldown spent, no failure counted.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(app.pttl(PHONE, "code").await, -2);
+    assert_eq!(app.pttl(PHONE, "sends").await, -2);
+    assert_eq!(app.pttl(PHONE, "fails").await, -2);
+    a_normal_flow_works(&app).await;
+}
+
+#[tokio::test]
+async fn plivo_500_then_202_sends_one_sms_and_succeeds() {
+    let app = TestApp::builder().without_plivo_mock().spawn().await;
+    plivo_message(AUTH_ID, AUTH_TOKEN)
+        .respond_with(ResponseTemplate::new(500))
+        .up_to_n_times(1)
+        .mount(&app.plivo)
+        .await;
+    plivo_message(AUTH_ID, AUTH_TOKEN)
+        .respond_with(plivo_accepted())
+        .mount(&app.plivo)
+        .await;
+
+    let response = app.request(PHONE).await;
+
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        app.sms_count().await,
+        2,
+        "one failed attempt, one accepted SMS"
+    );
+    let code = app.last_code(PHONE).await;
+    assert_eq!(app.verify(PHONE, &code).await.status, 200);
+}
+
+#[tokio::test]
+async fn plivo_429_throughout_gives_502_and_no_spent_limits() {
+    let app = TestApp::builder().without_plivo_mock().spawn().await;
+    plivo_message(AUTH_ID, AUTH_TOKEN)
+        .respond_with(ResponseTemplate::new(429))
+        .mount(&app.plivo)
+        .await;
+
+    let response = app.request(PHONE).await;
+
+    assert_eq!(response.status, 502);
+    assert_eq!(response.error(), "sms_delivery_failed");
+    assert_eq!(app.pttl(PHONE, "code").await, -2);
+    assert_eq!(
+        app.pttl(PHONE, "sends").await,
+        -2,
+        "a 429 is a refusal: nothing was sent"
+    );
+    app.plivo.reset().await;
+    plivo_message(AUTH_ID, AUTH_TOKEN)
+        .respond_with(plivo_accepted())
+        .mount(&app.plivo)
+        .await;
+    a_normal_flow_works(&app).await;
+}
+
+#[tokio::test]
+async fn plivo_timing_out_gives_502_and_leaves_no_valid_code() {
+    let app = TestApp::builder()
+        .without_plivo_mock()
+        .env("PLIVO_TIMEOUT_MS", "200")
+        .env("PLIVO_MAX_ATTEMPTS", "2")
+        .env("OTP_RESEND_COOLDOWN_SECONDS", "1")
+        .spawn()
+        .await;
+    plivo_message(AUTH_ID, AUTH_TOKEN)
+        .respond_with(plivo_accepted().set_delay(Duration::from_secs(3)))
+        .mount(&app.plivo)
+        .await;
+
+    let response = app.request(PHONE).await;
+
+    assert_eq!(response.status, 502);
+    assert_eq!(app.sms_count().await, 2);
+    let code = app.last_code(PHONE).await;
+    assert_eq!(app.pttl(PHONE, "code").await, -2);
+    assert_eq!(app.verify(PHONE, &code).await.error(), "invalid_code");
+    app.plivo.reset().await;
+    plivo_message(AUTH_ID, AUTH_TOKEN)
+        .respond_with(plivo_accepted())
+        .mount(&app.plivo)
+        .await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    a_normal_flow_works(&app).await;
+}
+
+/// Runs one of the service's decision scripts directly, as a command that
+/// reached Redis after its caller gave up would run.
+async fn run_late(app: &TestApp, script: &str, keys: &[&str], args: &[&str]) -> (String, i64) {
+    let prelude = include_str!("../../src/store/prelude.lua");
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(format!("{prelude}{script}")).arg(keys.len());
+    for key in keys {
+        cmd.arg(format!("{}:{{{PHONE}}}:{key}", app.prefix));
+    }
+    // The last argument is the not-after: one second ago.
+    let past = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        - 1_000;
+    cmd.arg(args).arg(past.to_string());
+    app.redis.query(&cmd).await
+}
+
+#[tokio::test]
+async fn decision_scripts_that_reach_redis_too_late_change_nothing() {
+    let app = TestApp::spawn().await;
+    let request = include_str!("../../src/store/request.lua");
+    let verify = include_str!("../../src/store/verify.lua");
+
+    let sent = run_late(
+        &app,
+        request,
+        &["code", "lock", "sends"],
+        &["digest", "id", "300000", "30000", "5", "3600000"],
+    )
+    .await;
+    let guessed = run_late(
+        &app,
+        verify,
+        &["code", "fails", "lock"],
+        &["digest", "1", "900000", "3600000"],
+    )
+    .await;
+
+    assert_eq!(sent, ("expired".to_owned(), 0));
+    assert_eq!(guessed, ("expired".to_owned(), 0));
+    assert!(
+        app.redis_dump(PHONE).await.is_empty(),
+        "nothing was written"
+    );
+}

@@ -1,0 +1,101 @@
+"""Leak audit: after the whole suite ran with its output captured, no code,
+secret, auth token or full phone number may appear in any log line, response
+body or Redis value.
+
+    python tests/audit/leak_audit.py AUDIT_DIR [EXTRA_LOG ...]
+
+AUDIT_DIR holds what the suite wrote: tests.log (every log line, in the
+production JSON format), responses.jsonl (every response body the tests
+received), codes.txt (every code sent by SMS) and redis.txt (every value left
+in Redis). EXTRA_LOG files are more log lines (the functions run by cargo
+lambda watch).
+"""
+
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Secrets the tests and the local stack use.
+SECRETS = [
+    "plivo-test-auth-token-0001", "rotated-token", "MAZDQ1ZJIYMDZKMTIWMZ",
+    "test-signing-key-with-at-least-32-bytes!",
+    "local-development-plivo-token", "MADEVELOPMENT0000001",
+    "local-development-signing-key-0123456789abcdef",
+]
+# Codes that never travel by SMS: the test numbers' fixed codes.
+FIXED_CODES = ["424242", "135790"]
+# Random identifiers that are not secrets but may hold digit runs.
+IGNORED_FIELDS = {"timestamp", "span", "spans", "message_uuid", "Timestamp", "verificationToken"}
+HEX_ID = re.compile(r"^[0-9a-f]{32}$|^[0-9a-f]{64}$")
+
+
+def phone_numbers():
+    """Every full number the suites use, from their sources."""
+    numbers = set()
+    for path in list((ROOT / "shared/tests").rglob("*.rs")) + list((ROOT / "tests").rglob("*.py")):
+        numbers.update(re.findall(r"\+[1-9]\d{6,14}\b", path.read_text()))
+    return numbers
+
+
+def scrub(value):
+    """Drops fields holding random identifiers, recursively."""
+    if isinstance(value, dict):
+        return {k: scrub(v) for k, v in value.items() if k not in IGNORED_FIELDS}
+    if isinstance(value, list):
+        return [scrub(v) for v in value]
+    return value
+
+
+def as_text(line):
+    try:
+        return json.dumps(scrub(json.loads(line)))
+    except ValueError:
+        return line
+
+
+def digit_runs(text):
+    return set(re.findall(r"\d+", text))
+
+
+def main():
+    audit = Path(sys.argv[1])
+    codes = set(FIXED_CODES)
+    codes_file = audit / "codes.txt"
+    if codes_file.exists():
+        codes.update(codes_file.read_text().split())
+    numbers = phone_numbers()
+    forbidden_text = SECRETS + sorted(numbers) + sorted(n[1:] for n in numbers)
+
+    sources = {"log": [audit / "tests.log"] + [Path(p) for p in sys.argv[2:]],
+               "response": [audit / "responses.jsonl"], "redis": [audit / "redis.txt"]}
+    counts, leaks = {}, []
+    for kind, paths in sources.items():
+        counts[kind] = 0
+        for path in paths:
+            if not path.exists():
+                sys.exit(f"leak audit: {path} is missing: nothing was captured")
+            for n, raw in enumerate(path.read_text(errors="replace").splitlines(), 1):
+                if kind == "redis" and HEX_ID.match(raw.strip()):
+                    continue  # code digests and send ids: keyed hashes and random ids
+                counts[kind] += 1
+                text = as_text(raw)
+                found = [s for s in forbidden_text if s in text]
+                found += sorted(codes & digit_runs(text))
+                if found:
+                    leaks.append(f"{path.name}:{n}: {found} in {raw[:200]}")
+    print(f"leak audit: {counts['log']} log lines, {counts['response']} response bodies, "
+          f"{counts['redis']} Redis values checked against {len(codes)} codes, "
+          f"{len(numbers)} phone numbers and {len(SECRETS)} secrets")
+    if not codes or not counts["log"] or not counts["response"]:
+        sys.exit("leak audit: the suite captured nothing to audit")
+    if leaks:
+        print("\n".join(leaks[:50]))
+        sys.exit(f"leak audit: {len(leaks)} leak(s)")
+    print("leak audit: 1 passed, 0 failed")
+
+
+if __name__ == "__main__":
+    main()
