@@ -40,7 +40,7 @@ log "running the benchmark"
 target/release/otp-bench --redis-port "$REDIS_PORT" --out bench/results.md "${ZIPS[@]}" \
   --env OTP_SECRET_ID=otp/dev --env PLIVO_SENDER="$DEV_SENDER" \
   --env REDIS_URL="redis://127.0.0.1:$REDIS_PORT" --env REDIS_KEY_PREFIX="bench-$RANDOM$RANDOM" \
-  --env IP_MAX_SENDS_PER_HOUR=1000000 --env IP_MAX_VERIFIES_PER_HOUR=1000000 \
+  --env IP_MAX_SENDS_PER_HOUR=100000 --env IP_MAX_VERIFIES_PER_HOUR=100000 \
   --env AWS_REGION="$AWS_REGION" --env AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" \
   --env AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" \
   --env AWS_ENDPOINT_URL_SECRETS_MANAGER="$AWS_ENDPOINT_URL_SECRETS_MANAGER" \

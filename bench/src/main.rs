@@ -290,7 +290,7 @@ impl Instance {
             .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| format!("cannot start {bin}: {e}"))?;
@@ -300,6 +300,9 @@ impl Instance {
         tokio::spawn(async move {
             // Keep only what the report uses; drain the rest so the pipe never fills.
             while let Ok(Some(line)) = lines.next_line().await {
+                if std::env::var_os("BENCH_DEBUG").is_some() {
+                    eprintln!("{line}");
+                }
                 if line.contains("\"cold start\"") {
                     kept.lock().unwrap().push(line);
                 }

@@ -379,12 +379,22 @@ impl TestApp {
             .await
     }
 
-    /// Every SMS text Plivo accepted or was offered, oldest first.
-    pub async fn sms_texts(&self) -> Vec<(String, String)> {
+    /// Every message POST Plivo received (not the cold start's connection
+    /// warm-up), oldest first.
+    async fn message_posts(&self) -> Vec<wiremock::Request> {
         self.plivo
             .received_requests()
             .await
             .unwrap_or_default()
+            .into_iter()
+            .filter(|r| r.method == wiremock::http::Method::POST)
+            .collect()
+    }
+
+    /// Every SMS text Plivo accepted or was offered, oldest first.
+    pub async fn sms_texts(&self) -> Vec<(String, String)> {
+        self.message_posts()
+            .await
             .iter()
             .filter_map(|r| serde_json::from_slice::<Value>(&r.body).ok())
             .map(|b| {
@@ -409,11 +419,7 @@ impl TestApp {
     }
 
     pub async fn sms_count(&self) -> usize {
-        self.plivo
-            .received_requests()
-            .await
-            .unwrap_or_default()
-            .len()
+        self.message_posts().await.len()
     }
 
     fn key(&self, phone: &str, name: &str) -> String {
