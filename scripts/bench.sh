@@ -8,9 +8,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
-ensure_tools
-WORK="$(mktemp -d)"
-trap 'stop_all; rm -rf "$WORK"' EXIT
+begin_run
 
 log "release builds: x86_64 for the timings, arm64 for the package size"
 cargo build --release --locked -p request-otp -p verify-otp -p otp-bench

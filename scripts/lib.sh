@@ -32,6 +32,14 @@ ensure_tools() {
   export PATH="$VENV/bin:$PATH"
 }
 
+# Installs the tools, makes a scratch folder ($WORK), and on exit stops
+# every process started here and removes the folder.
+begin_run() {
+  ensure_tools
+  WORK="$(mktemp -d)"
+  trap 'stop_all; rm -rf "$WORK"' EXIT
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

@@ -9,9 +9,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
-ensure_tools
-WORK="$(mktemp -d)"
-trap 'stop_all; rm -rf "$WORK"' EXIT
+begin_run
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

@@ -254,17 +254,12 @@ async fn an_idempotency_key_reused_with_another_body_gets_422() {
 #[tokio::test]
 async fn a_failed_send_under_an_idempotency_key_can_be_retried() {
     let app = TestApp::builder().without_plivo_mock().spawn().await;
-    plivo_message(AUTH_ID, AUTH_TOKEN)
-        .respond_with(
-            ResponseTemplate::new(400).set_body_json(json!({"error": "temporarily no route"})),
-        )
-        .up_to_n_times(1)
-        .mount(&app.plivo)
-        .await;
-    plivo_message(AUTH_ID, AUTH_TOKEN)
-        .respond_with(plivo_accepted())
-        .mount(&app.plivo)
-        .await;
+    plivo_answers_once(
+        &app.plivo,
+        ResponseTemplate::new(400).set_body_json(json!({"error": "temporarily no route"})),
+    )
+    .await;
+    plivo_answers(&app.plivo, plivo_accepted()).await;
 
     let failed = app.request_with_key(PHONE, "retry-me").await;
     let retried = app.request_with_key(PHONE, "retry-me").await;

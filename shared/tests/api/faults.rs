@@ -195,15 +195,8 @@ async fn a_frozen_redis_gives_503_in_time_and_leaves_nothing_behind() {
 #[tokio::test]
 async fn plivo_500_then_202_sends_one_sms_and_succeeds() {
     let app = TestApp::builder().without_plivo_mock().spawn().await;
-    plivo_message(AUTH_ID, AUTH_TOKEN)
-        .respond_with(ResponseTemplate::new(500))
-        .up_to_n_times(1)
-        .mount(&app.plivo)
-        .await;
-    plivo_message(AUTH_ID, AUTH_TOKEN)
-        .respond_with(plivo_accepted())
-        .mount(&app.plivo)
-        .await;
+    plivo_answers_once(&app.plivo, ResponseTemplate::new(500)).await;
+    plivo_answers(&app.plivo, plivo_accepted()).await;
 
     let response = app.request(PHONE).await;
 
@@ -220,10 +213,7 @@ async fn plivo_500_then_202_sends_one_sms_and_succeeds() {
 #[tokio::test]
 async fn plivo_429_throughout_gives_502_and_no_spent_limits() {
     let app = TestApp::builder().without_plivo_mock().spawn().await;
-    plivo_message(AUTH_ID, AUTH_TOKEN)
-        .respond_with(ResponseTemplate::new(429))
-        .mount(&app.plivo)
-        .await;
+    plivo_answers(&app.plivo, ResponseTemplate::new(429)).await;
 
     let response = app.request(PHONE).await;
 
@@ -236,10 +226,7 @@ async fn plivo_429_throughout_gives_502_and_no_spent_limits() {
         "a 429 is a refusal: nothing was sent"
     );
     app.plivo.reset().await;
-    plivo_message(AUTH_ID, AUTH_TOKEN)
-        .respond_with(plivo_accepted())
-        .mount(&app.plivo)
-        .await;
+    plivo_answers(&app.plivo, plivo_accepted()).await;
     a_normal_flow_works(&app).await;
 }
 
@@ -252,10 +239,11 @@ async fn plivo_timing_out_gives_502_and_leaves_no_valid_code() {
         .env("OTP_RESEND_COOLDOWN_SECONDS", "1")
         .spawn()
         .await;
-    plivo_message(AUTH_ID, AUTH_TOKEN)
-        .respond_with(plivo_accepted().set_delay(Duration::from_secs(3)))
-        .mount(&app.plivo)
-        .await;
+    plivo_answers(
+        &app.plivo,
+        plivo_accepted().set_delay(Duration::from_secs(3)),
+    )
+    .await;
 
     let response = app.request(PHONE).await;
 
@@ -265,10 +253,7 @@ async fn plivo_timing_out_gives_502_and_leaves_no_valid_code() {
     assert_eq!(app.pttl(PHONE, "code").await, -2);
     assert_eq!(app.verify(PHONE, &code).await.error(), "invalid_code");
     app.plivo.reset().await;
-    plivo_message(AUTH_ID, AUTH_TOKEN)
-        .respond_with(plivo_accepted())
-        .mount(&app.plivo)
-        .await;
+    plivo_answers(&app.plivo, plivo_accepted()).await;
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     a_normal_flow_works(&app).await;
 }

@@ -69,13 +69,11 @@ async fn send_posts_src_dst_and_text_with_basic_auth_to_the_message_endpoint() {
 #[tokio::test]
 async fn send_retries_a_500_and_then_succeeds_once() {
     let server = MockServer::start().await;
-    plivo_message(AUTH_ID, AUTH_TOKEN)
-        .respond_with(
-            ResponseTemplate::new(500).set_body_json(json!({"api_id": "x", "error": "internal"})),
-        )
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
+    plivo_answers_once(
+        &server,
+        ResponseTemplate::new(500).set_body_json(json!({"api_id": "x", "error": "internal"})),
+    )
+    .await;
     plivo_message(AUTH_ID, AUTH_TOKEN)
         .respond_with(plivo_accepted())
         .expect(1)
@@ -166,15 +164,8 @@ async fn send_reports_401_without_retrying() {
 #[tokio::test]
 async fn send_retries_attempts_that_time_out() {
     let server = MockServer::start().await;
-    plivo_message(AUTH_ID, AUTH_TOKEN)
-        .respond_with(plivo_accepted().set_delay(Duration::from_secs(5)))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    plivo_message(AUTH_ID, AUTH_TOKEN)
-        .respond_with(plivo_accepted())
-        .mount(&server)
-        .await;
+    plivo_answers_once(&server, plivo_accepted().set_delay(Duration::from_secs(5))).await;
+    plivo_answers(&server, plivo_accepted()).await;
 
     let result = client(&server, 300, 3)
         .send(&credentials(), &phone(), "hi", soon())
@@ -187,10 +178,7 @@ async fn send_retries_attempts_that_time_out() {
 #[tokio::test]
 async fn send_never_runs_past_the_deadline() {
     let server = MockServer::start().await;
-    plivo_message(AUTH_ID, AUTH_TOKEN)
-        .respond_with(plivo_accepted().set_delay(Duration::from_secs(5)))
-        .mount(&server)
-        .await;
+    plivo_answers(&server, plivo_accepted().set_delay(Duration::from_secs(5))).await;
     let deadline = Instant::now() + Duration::from_millis(600);
 
     let result = client(&server, 3_000, 5)
@@ -277,10 +265,7 @@ async fn send_gives_up_when_plivo_asks_for_a_longer_pause_than_it_can_wait() {
 #[tokio::test]
 async fn timeouts_are_reported_without_the_auth_id() {
     let server = MockServer::start().await;
-    plivo_message(AUTH_ID, AUTH_TOKEN)
-        .respond_with(plivo_accepted().set_delay(Duration::from_secs(5)))
-        .mount(&server)
-        .await;
+    plivo_answers(&server, plivo_accepted().set_delay(Duration::from_secs(5))).await;
 
     let result = client(&server, 200, 1)
         .send(&credentials(), &phone(), "hi", soon())

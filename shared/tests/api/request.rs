@@ -239,12 +239,11 @@ async fn request_adds_webotp_and_android_lines_when_configured() {
 #[tokio::test]
 async fn a_send_plivo_refuses_leaves_no_code_and_does_not_count() {
     let app = TestApp::builder().without_plivo_mock().spawn().await;
-    plivo_message(AUTH_ID, AUTH_TOKEN)
-        .respond_with(
-            ResponseTemplate::new(400).set_body_json(json!({"api_id": "a", "error": "no route"})),
-        )
-        .mount(&app.plivo)
-        .await;
+    plivo_answers(
+        &app.plivo,
+        ResponseTemplate::new(400).set_body_json(json!({"api_id": "a", "error": "no route"})),
+    )
+    .await;
 
     let response = app.request(PHONE).await;
 
@@ -264,10 +263,7 @@ async fn a_send_plivo_refuses_leaves_no_code_and_does_not_count() {
     assert_eq!(app.verify(PHONE, &code).await.error(), "invalid_code");
     // Nothing stands in the way of trying again at once.
     app.plivo.reset().await;
-    plivo_message(AUTH_ID, AUTH_TOKEN)
-        .respond_with(plivo_accepted())
-        .mount(&app.plivo)
-        .await;
+    plivo_answers(&app.plivo, plivo_accepted()).await;
     assert_eq!(app.request(PHONE).await.status, 200);
     let code = app.last_code(PHONE).await;
     assert_eq!(app.verify(PHONE, &code).await.status, 200);
@@ -276,10 +272,11 @@ async fn a_send_plivo_refuses_leaves_no_code_and_does_not_count() {
 #[tokio::test]
 async fn a_send_that_may_have_gone_out_leaves_no_code_but_keeps_counting() {
     let app = TestApp::builder().without_plivo_mock().spawn().await;
-    plivo_message(AUTH_ID, AUTH_TOKEN)
-        .respond_with(ResponseTemplate::new(500).set_body_string("upstream exploded"))
-        .mount(&app.plivo)
-        .await;
+    plivo_answers(
+        &app.plivo,
+        ResponseTemplate::new(500).set_body_string("upstream exploded"),
+    )
+    .await;
 
     let response = app.request(PHONE).await;
 

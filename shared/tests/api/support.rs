@@ -199,6 +199,24 @@ pub fn plivo_message(auth_id: &str, auth_token: &str) -> wiremock::MockBuilder {
         .and(PlivoMessageBody)
 }
 
+/// Plivo answers every message for the test credentials with `response`.
+pub async fn plivo_answers(server: &MockServer, response: ResponseTemplate) {
+    plivo_message(AUTH_ID, AUTH_TOKEN)
+        .respond_with(response)
+        .mount(server)
+        .await;
+}
+
+/// Plivo answers the next message with `response`; mocks mounted after this
+/// one answer the rest.
+pub async fn plivo_answers_once(server: &MockServer, response: ResponseTemplate) {
+    plivo_message(AUTH_ID, AUTH_TOKEN)
+        .respond_with(response)
+        .up_to_n_times(1)
+        .mount(server)
+        .await;
+}
+
 pub fn plivo_accepted() -> ResponseTemplate {
     ResponseTemplate::new(202).set_body_json(json!({
         "api_id": uuid::Uuid::new_v4().to_string(),
@@ -277,10 +295,7 @@ impl Builder {
         capture_logs();
         let plivo = MockServer::start().await;
         if self.plivo_mock {
-            plivo_message(AUTH_ID, AUTH_TOKEN)
-                .respond_with(plivo_accepted())
-                .mount(&plivo)
-                .await;
+            plivo_answers(&plivo, plivo_accepted()).await;
         }
         let prefix = unique("t");
         let secret_id = match self.env.get("OTP_SECRET_ID") {
