@@ -84,8 +84,12 @@ impl Services {
         // Plivo (connect and TLS, so the first SMS does not pay for them),
         // and libphonenumber's metadata (CPU, while the others wait on I/O).
         let secrets = timed(async {
-            let client = aws_sdk_secretsmanager::Client::new(&aws.await);
-            SecretStore::load(client, config.secret_id.clone()).await
+            let (aws, sdk_config_ms) = timed(aws).await;
+            let client = aws_sdk_secretsmanager::Client::new(&aws);
+            (
+                SecretStore::load(client, config.secret_id.clone()).await,
+                sdk_config_ms,
+            )
         });
         let plivo = timed(async {
             if role == Role::RequestOtp {
@@ -93,14 +97,19 @@ impl Services {
             }
         });
         let metadata = timed(async { PhoneNumber::warm_up() });
-        let ((secrets, secret_ms), (redis, redis_ms), ((), plivo_ms), ((), metadata_ms)) =
-            tokio::join!(secrets, timed(store.warm_up()), plivo, metadata);
+        let (
+            ((secrets, sdk_config_ms), secret_ms),
+            (redis, redis_ms),
+            ((), plivo_ms),
+            ((), metadata_ms),
+        ) = tokio::join!(secrets, timed(store.warm_up()), plivo, metadata);
         if let Err(err) = redis {
             // Not fatal: the connection is retried per request, which answers
             // 503 until Redis is back, with no cold start needed.
             tracing::warn!(error = %crate::error_chain(&err), "redis not reachable at cold start");
         }
         tracing::info!(
+            sdk_config_ms,
             secret_ms,
             redis_ms,
             plivo_ms,
