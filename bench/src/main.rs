@@ -353,20 +353,21 @@ impl Instance {
 
 /// Counts the commands Redis receives from clients, as MONITOR shows them;
 /// commands run inside scripts (`[0 lua]`) are not round trips.
-async fn monitor(redis_port: u16) -> Result<Arc<AtomicU64>, Error> {
+async fn monitor(redis_port: u16) -> Result<(Arc<AtomicU64>, tokio::task::JoinHandle<()>), Error> {
     let mut stream = TcpStream::connect(("127.0.0.1", redis_port)).await?;
     stream.write_all(b"MONITOR\r\n").await?;
     let count = Arc::new(AtomicU64::new(0));
     let counted = Arc::clone(&count);
     let mut lines = BufReader::new(stream).lines();
-    tokio::spawn(async move {
+    // Aborting the task drops the stream, which ends MONITOR on the server.
+    let reader = tokio::spawn(async move {
         while let Ok(Some(line)) = lines.next_line().await {
             if line.starts_with('+') && line.contains(" [") && !line.contains(" lua]") {
                 counted.fetch_add(1, Ordering::Relaxed);
             }
         }
     });
-    Ok(count)
+    Ok((count, reader))
 }
 
 // --------------------------------------------------------------- events --
@@ -427,7 +428,7 @@ async fn warm_run(
         expect_status(&instance.invoke(events(n)?).await?, expect, "warm-up")?;
         n += 1;
     }
-    let count = monitor(redis_port).await?;
+    let (count, reader) = monitor(redis_port).await?;
     tokio::time::sleep(Duration::from_millis(50)).await;
     let before = count.load(Ordering::Relaxed);
     for _ in 0..ROUND_TRIP_WINDOW {
@@ -440,17 +441,20 @@ async fn warm_run(
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
     let round_trips = (count.load(Ordering::Relaxed) - before) as f64 / ROUND_TRIP_WINDOW as f64;
-    drop(count);
-    // MONITOR ends with its connection; give Redis a moment to notice.
+    // MONITOR slows Redis: close it before the timed invocations, and give
+    // Redis a moment to notice.
+    reader.abort();
+    let _ = reader.await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     let mut latencies = Vec::with_capacity(invocations);
+    let checkpoint = 1_000.min(invocations / 10).max(1);
     let mut rss_after_1k_kib = 0;
     for i in 0..invocations {
         let outcome = instance.invoke(events(n)?).await?;
         expect_status(&outcome, expect, "measured invocation")?;
         latencies.push(outcome.finished - outcome.handed);
         n += 1;
-        if i + 1 == 1_000 {
+        if i + 1 == checkpoint {
             rss_after_1k_kib = instance.memory_kib().0;
         }
     }

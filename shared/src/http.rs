@@ -279,11 +279,14 @@ pub async fn request_otp(services: &Services, event: Request) -> Response<Body> 
             tracing::info!(phone = %phone.masked(), status = recorded.status, "idempotent replay");
             replay(recorded)
         }
-        Ok(Begin::Proceed) => {
+        Ok(Begin::Proceed(claimed)) => {
             let response = send_code(services, &phone, &client, deadline).await;
-            // A failure on our side is not kept: its retry runs again.
-            let recorded = (!response.status().is_server_error()).then(|| record(&response));
-            idempotency::finish(services, &key, &phone, recorded.as_ref()).await;
+            // Failures on our side and "try later" are not kept: a retry
+            // after them must run again, not replay them.
+            let status = response.status();
+            let keep = !status.is_server_error() && status != StatusCode::TOO_MANY_REQUESTS;
+            let recorded = keep.then(|| record(&response));
+            idempotency::finish(services, &key, claimed, recorded.as_ref()).await;
             response
         }
         Err(err) => fail(&err, Some(&phone)),

@@ -135,6 +135,7 @@ def test_the_api_throttles_logs_and_allows_configured_origins():
     assert api["DefaultRouteSettings"] == {"ThrottlingBurstLimit": {"Ref": "ThrottlingBurstLimit"},
                                            "ThrottlingRateLimit": {"Ref": "ThrottlingRateLimit"}}
     assert api["CorsConfiguration"]["AllowOrigins"] == {"Ref": "AllowedOrigins"}
+    assert set(api["CorsConfiguration"]["ExposeHeaders"]) == {"retry-after", "idempotent-replayed"}
     assert api["AccessLogSettings"]["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]}
 
 

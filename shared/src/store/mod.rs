@@ -116,10 +116,6 @@ struct LazyCluster {
     connection: OnceCell<ClusterConnection>,
 }
 
-/// Allowance for the Lambda's and Redis's clocks disagreeing (both are
-/// NTP-synchronised on AWS; this is generous).
-const CLOCK_SLACK: Duration = Duration::from_millis(500);
-
 pub struct Store {
     connection: Connection,
     prefix: String,
@@ -231,7 +227,15 @@ impl Store {
     /// Connects and loads the scripts ahead of the first request. A failure
     /// is only reported: requests will answer 503 until Redis is back.
     pub async fn warm_up(&self) -> Result<(), StoreError> {
-        for script in [&self.request, &self.verify, &self.release, &self.ip] {
+        let scripts = [
+            &self.request,
+            &self.verify,
+            &self.release,
+            &self.ip,
+            &self.claim,
+            &self.settle,
+        ];
+        for script in scripts {
             match &self.connection {
                 Connection::Single(manager) => script.load_async(&mut manager.clone()).await?,
                 Connection::Cluster(_) => script.load_async(&mut self.cluster().await?).await?,
@@ -263,12 +267,13 @@ impl Store {
     }
 
     /// The epoch millisecond after which a decision script must not act:
-    /// the reply timeout, plus slack for clock skew between us and Redis.
+    /// when we stop waiting for its reply. (Lambda's and Redis's clocks are
+    /// both NTP-synchronised; a few milliseconds of skew only moves the edge.)
     fn not_after(&self) -> u64 {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
-        millis(now + self.timeout + CLOCK_SLACK)
+        millis(now + self.timeout)
     }
 
     fn key(&self, phone: &PhoneNumber, name: &str) -> String {
@@ -338,10 +343,14 @@ impl Store {
             .key(self.key(phone, "code"))
             .key(self.key(phone, "fails"))
             .key(self.key(phone, "lock"))
+            .key(self.key(phone, "last"))
             .arg(digest.as_str())
             .arg(limits.max_attempts)
             .arg(millis(limits.lockout))
             .arg(millis(limits.failure_window))
+            // Lets a resent call (the cluster client retries after a dropped
+            // connection) get its first answer instead of a second decision.
+            .arg(uuid::Uuid::new_v4().simple().to_string())
             .arg(self.not_after());
         let (outcome, n): (String, i64) = self.run(invocation).await?;
         match outcome.as_str() {
@@ -395,17 +404,20 @@ impl Store {
         format!("{}:idem:{{{}}}", self.prefix, hex::encode(digest))
     }
 
+    /// Claims `key` for a request, or says what became of it. A claim that
+    /// is never settled lapses after `pending_ttl`.
     pub async fn claim(
         &self,
         key: &IdempotencyKey,
         fingerprint: &str,
-        ttl: Duration,
+        pending_ttl: Duration,
     ) -> Result<Claim, StoreError> {
         let mut invocation = self.claim.prepare_invoke();
         invocation
             .key(self.idempotency_key(key))
             .arg(fingerprint)
-            .arg(millis(ttl))
+            .arg(millis(pending_ttl))
+            .arg(uuid::Uuid::new_v4().simple().to_string())
             .arg(self.not_after());
         let reply: Vec<Option<String>> = self.run(invocation).await?;
         let field = |i: usize| reply.get(i).cloned().flatten().unwrap_or_default();
@@ -425,13 +437,14 @@ impl Store {
         }
     }
 
-    /// Records `response` for replay, or with `None` frees the key so that a
-    /// retry runs the request again.
+    /// Records `response` for replay during `replay_ttl`, or with `None`
+    /// frees the key so that a retry runs the request again.
     pub async fn settle(
         &self,
         key: &IdempotencyKey,
         fingerprint: &str,
         response: Option<&RecordedResponse>,
+        replay_ttl: Duration,
     ) -> Result<(), StoreError> {
         let mut invocation = self.settle.prepare_invoke();
         invocation.key(self.idempotency_key(key)).arg(fingerprint);
@@ -442,7 +455,13 @@ impl Store {
                 .arg(r.retry_after.map(|s| s.to_string()).unwrap_or_default()),
             None => invocation.arg("").arg("").arg(""),
         };
-        self.run::<i64>(invocation).await.map(drop)
+        invocation.arg(millis(replay_ttl));
+        match self.run::<i64>(invocation).await? {
+            1 => Ok(()),
+            _ => Err(StoreError::UnexpectedReply(
+                "the idempotency record was gone or held another request".into(),
+            )),
+        }
     }
 }
 

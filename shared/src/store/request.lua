@@ -8,6 +8,12 @@ if lock_ms > 0 then
   return {'locked', lock_ms}
 end
 
+-- A resend of this very call (after a dropped connection) finds its own
+-- send already recorded: the same answer, nothing counted twice.
+if redis.call('ZSCORE', KEYS[3], ARGV[2]) then
+  return {'stored', 0}
+end
+
 local window = tonumber(ARGV[6])
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - window)
 

@@ -14,14 +14,23 @@ use crate::{
 };
 
 /// How often a concurrent duplicate looks again for the first one's answer.
-const POLL: Duration = Duration::from_millis(25);
+const POLL: Duration = Duration::from_millis(50);
+/// How long a claim outlives its request's deadline if never settled (the
+/// function crashed or timed out): then the key is free again.
+const PENDING_SLACK: Duration = Duration::from_secs(2);
 /// The longest a duplicate waits for it.
 const MAX_WAIT: Duration = Duration::from_secs(5);
 
 pub enum Begin {
-    /// Run the request, then `finish`.
-    Proceed,
+    /// Run the request, then `finish` with this claim.
+    Proceed(Claimed),
     Replay(RecordedResponse),
+}
+
+/// A key this request holds. It remembers the fingerprint it was claimed
+/// with, so settling matches even if the secret was reloaded meanwhile.
+pub struct Claimed {
+    fingerprint: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,11 +60,11 @@ pub async fn begin(
     deadline: Instant,
 ) -> Result<Begin, IdempotencyError> {
     let fingerprint = fingerprint(services, phone);
-    let ttl = services.config.policy.code_ttl;
+    let pending_ttl = deadline.saturating_duration_since(Instant::now()) + PENDING_SLACK;
     let give_up = deadline.min(Instant::now() + MAX_WAIT);
     loop {
-        match services.store.claim(key, &fingerprint, ttl).await? {
-            Claim::Fresh => return Ok(Begin::Proceed),
+        match services.store.claim(key, &fingerprint, pending_ttl).await? {
+            Claim::Fresh => return Ok(Begin::Proceed(Claimed { fingerprint })),
             Claim::Replay(response) => return Ok(Begin::Replay(response)),
             Claim::Conflict => return Err(IdempotencyError::Reused),
             Claim::Pending if Instant::now() + POLL < give_up => tokio::time::sleep(POLL).await,
@@ -64,16 +73,21 @@ pub async fn begin(
     }
 }
 
-/// Keeps `response` for replay, or frees the key when it is `None`.
+/// Keeps `response` for replay for the code's lifetime, or frees the key
+/// when it is `None`.
 pub async fn finish(
     services: &Services,
     key: &IdempotencyKey,
-    phone: &PhoneNumber,
+    claimed: Claimed,
     response: Option<&RecordedResponse>,
 ) {
-    let fingerprint = fingerprint(services, phone);
-    if let Err(err) = services.store.settle(key, &fingerprint, response).await {
-        // The key then stays pending until it expires: retries get 409.
+    let replay_ttl = services.config.policy.code_ttl;
+    let settled = services
+        .store
+        .settle(key, &claimed.fingerprint, response, replay_ttl)
+        .await;
+    if let Err(err) = settled {
+        // The claim then lapses with its request's deadline.
         tracing::error!(error = %crate::error_chain(&err), "could not record the idempotent response");
     }
 }

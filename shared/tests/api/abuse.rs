@@ -224,16 +224,56 @@ async fn a_repeated_idempotency_key_replays_the_first_answer_without_a_second_sm
 }
 
 #[tokio::test]
-async fn an_idempotency_key_replays_a_refusal_too() {
+async fn an_idempotency_key_replays_a_definite_refusal() {
     let app = TestApp::spawn().await;
-    assert_eq!(app.request(PHONE).await.status, 200);
 
-    let first = app.request_with_key(PHONE, "after-cooldown").await;
+    let first = app.request_with_key("+19005550123", "premium").await;
+    let retry = app.request_with_key("+19005550123", "premium").await;
+
+    assert_eq!(first.error(), "destination_not_allowed");
+    assert_eq!((retry.status, &retry.body), (403, &first.body));
+    assert_eq!(retry.headers["idempotent-replayed"], "true");
+}
+
+#[tokio::test]
+async fn a_try_later_answer_is_not_replayed_so_the_retry_after_the_wait_runs() {
+    let app = TestApp::builder()
+        .env("OTP_RESEND_COOLDOWN_SECONDS", "1")
+        .spawn()
+        .await;
+    assert_eq!(app.request(PHONE).await.status, 200);
+    let refused = app.request_with_key(PHONE, "after-cooldown").await;
+    assert_eq!(refused.error(), "too_many_requests");
+
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
     let retry = app.request_with_key(PHONE, "after-cooldown").await;
 
-    assert_eq!(first.error(), "too_many_requests");
-    assert_eq!((retry.status, &retry.body), (429, &first.body));
-    assert_eq!(retry.retry_after(), first.retry_after());
+    assert_eq!(retry.status, 200);
+    assert!(retry.headers.get("idempotent-replayed").is_none());
+    assert_eq!(app.sms_count().await, 2);
+}
+
+#[tokio::test]
+async fn an_unsettled_idempotency_claim_lapses_with_its_request() {
+    let app = TestApp::spawn().await;
+    let key = otp::domain::IdempotencyKey::parse("crashed-request").unwrap();
+    let store = &app.services.store;
+    let ttl = std::time::Duration::from_millis(300);
+
+    assert_eq!(
+        store.claim(&key, "fp", ttl).await.unwrap(),
+        otp::store::Claim::Fresh
+    );
+    assert_eq!(
+        store.claim(&key, "fp", ttl).await.unwrap(),
+        otp::store::Claim::Pending
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+
+    assert_eq!(
+        store.claim(&key, "fp", ttl).await.unwrap(),
+        otp::store::Claim::Fresh
+    );
 }
 
 #[tokio::test]

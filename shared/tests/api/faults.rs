@@ -258,23 +258,102 @@ async fn plivo_timing_out_gives_502_and_leaves_no_valid_code() {
     a_normal_flow_works(&app).await;
 }
 
-/// Runs one of the service's decision scripts directly, as a command that
-/// reached Redis after its caller gave up would run.
-async fn run_late(app: &TestApp, script: &str, keys: &[&str], args: &[&str]) -> (String, i64) {
+/// Runs one of the service's decision scripts directly, keyed for `PHONE`,
+/// with `not_after` (epoch ms) as its last argument.
+async fn run_script(
+    app: &TestApp,
+    script: &str,
+    keys: &[&str],
+    args: &[&str],
+    not_after: u128,
+) -> (String, i64) {
     let prelude = include_str!("../../src/store/prelude.lua");
     let mut cmd = redis::cmd("EVAL");
     cmd.arg(format!("{prelude}{script}")).arg(keys.len());
     for key in keys {
         cmd.arg(format!("{}:{{{PHONE}}}:{key}", app.prefix));
     }
-    // The last argument is the not-after: one second ago.
-    let past = std::time::SystemTime::now()
+    cmd.arg(args).arg(not_after.to_string());
+    app.redis.query(&cmd).await
+}
+
+fn epoch_ms() -> u128 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis()
-        - 1_000;
-    cmd.arg(args).arg(past.to_string());
-    app.redis.query(&cmd).await
+}
+
+/// As a command that reached Redis after its caller gave up would run.
+async fn run_late(app: &TestApp, script: &str, keys: &[&str], args: &[&str]) -> (String, i64) {
+    run_script(app, script, keys, args, epoch_ms() - 1_000).await
+}
+
+/// As a client resending a call whose connection dropped would run it.
+async fn run_twice(
+    app: &TestApp,
+    script: &str,
+    keys: &[&str],
+    args: &[&str],
+) -> [(String, i64); 2] {
+    let deadline = epoch_ms() + 10_000;
+    [
+        run_script(app, script, keys, args, deadline).await,
+        run_script(app, script, keys, args, deadline).await,
+    ]
+}
+
+#[tokio::test]
+async fn a_resent_verification_gets_its_first_answer() {
+    let app = TestApp::spawn().await;
+    app.request(PHONE).await;
+    let code = app.last_code(PHONE).await;
+    let phone = otp::domain::PhoneNumber::parse(PHONE).unwrap();
+    let code = otp::domain::OtpCode::parse(&code, otp::domain::CodeLength::default()).unwrap();
+    let digest = otp::domain::CodeKey::derive(SIGNING_KEY.as_bytes()).digest(&phone, &code);
+    let verify = include_str!("../../src/store/verify.lua");
+
+    let answers = run_twice(
+        &app,
+        verify,
+        &["code", "fails", "lock", "last"],
+        &[digest.as_str(), "5", "900000", "3600000", "guess-1"],
+    )
+    .await;
+
+    let approved = ("approved".to_owned(), 0);
+    assert_eq!(
+        answers,
+        [approved.clone(), approved],
+        "a right code is not then counted as wrong"
+    );
+    assert_eq!(app.pttl(PHONE, "fails").await, -2);
+}
+
+#[tokio::test]
+async fn a_resent_send_is_recorded_once() {
+    let app = TestApp::spawn().await;
+    let request = include_str!("../../src/store/request.lua");
+
+    let answers = run_twice(
+        &app,
+        request,
+        &["code", "lock", "sends"],
+        &["digest", "send-1", "300000", "30000", "5", "3600000"],
+    )
+    .await;
+
+    let stored = ("stored".to_owned(), 0);
+    assert_eq!(
+        answers,
+        [stored.clone(), stored],
+        "not refused by its own cooldown"
+    );
+    let sends: i64 = app
+        .redis
+        .query(redis::cmd("ZCARD").arg(format!("{}:{{{PHONE}}}:sends", app.prefix)))
+        .await;
+    assert_eq!(sends, 1);
 }
 
 #[tokio::test]
@@ -293,8 +372,8 @@ async fn decision_scripts_that_reach_redis_too_late_change_nothing() {
     let guessed = run_late(
         &app,
         verify,
-        &["code", "fails", "lock"],
-        &["digest", "1", "900000", "3600000"],
+        &["code", "fails", "lock", "last"],
+        &["digest", "1", "900000", "3600000", "guess-1"],
     )
     .await;
 
