@@ -35,6 +35,8 @@ use_local_aws "$MOTO_PORT"
 seed_secret otp/dev
 
 log "running the benchmark"
+# Let the machine settle after the builds: leftover load shows in the timings.
+sleep 10
 target/release/otp-bench --redis-port "$REDIS_PORT" --out bench/results.md "${ZIPS[@]}" \
   --env OTP_SECRET_ID=otp/dev --env PLIVO_SENDER="$DEV_SENDER" \
   --env REDIS_URL="redis://127.0.0.1:$REDIS_PORT" --env REDIS_KEY_PREFIX="bench-$RANDOM$RANDOM" \
