@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Starts the whole service locally: Redis, the Secrets Manager emulator
-# seeded with a development secret, the Plivo sandbox (it prints every SMS),
-# and both functions behind `cargo lambda watch` on http://127.0.0.1:9000.
+# seeded with a development secret, the Plivo sandbox (it prints every SMS
+# and what every call speaks, and posts Plivo's signed callbacks back), and
+# the three functions behind `cargo lambda watch` on http://127.0.0.1:9000.
+# VOICE_FALLBACK=off ./scripts/dev.sh turns the SMS-to-voice fallback off.
 # Ctrl-C stops everything.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -12,6 +14,9 @@ REDIS_PORT="${REDIS_PORT:-6390}"
 MOTO_PORT="${MOTO_PORT:-5055}"
 SANDBOX_PORT="${SANDBOX_PORT:-8089}"
 STATE="$ROOT/.local"
+VOICE_FALLBACK="${VOICE_FALLBACK:-auto}"
+API="http://127.0.0.1:$API_PORT"
+SANDBOX="http://127.0.0.1:$SANDBOX_PORT"
 
 ensure_tools
 mkdir -p "$STATE"
@@ -22,12 +27,15 @@ start_moto "$MOTO_PORT" "$STATE/moto.log"
 use_local_aws "$MOTO_PORT"
 seed_secret otp/dev
 start_sandbox "$SANDBOX_PORT" "$STATE/sandbox.log"
-write_env_file "$STATE/functions.env" "redis://127.0.0.1:$REDIS_PORT" "http://127.0.0.1:$SANDBOX_PORT" otp
+write_env_file "$STATE/functions.env" "redis://127.0.0.1:$REDIS_PORT" "$SANDBOX" otp "$API"
+echo "VOICE_FALLBACK=$VOICE_FALLBACK" >>"$STATE/functions.env"
 tail -n +1 -F "$STATE/sandbox.log" &
 PIDS+=($!)
 
-log "API:      http://127.0.0.1:$API_PORT/api/otp/request and /api/otp/verify"
-log "SMS:      printed below, and listed at http://127.0.0.1:$SANDBOX_PORT/sandbox/messages"
-log "secret:   otp/dev (signing_key $DEV_SIGNING_KEY)"
+log "API:      $API/api/otp/request ({\"channel\": \"sms\"|\"voice\"}) and /api/otp/verify"
+log "webhooks: $API/api/otp/voice/answer, /api/otp/voice/hangup, /api/otp/status (Plivo signs them with the dev auth token)"
+log "SMS:      printed below, calls too (CALL ... speaks: ...); listed at $SANDBOX/sandbox/messages"
+log "DLR:      curl -s $SANDBOX/sandbox/undeliverable -d '{\"dst\": \"+1...\"}' makes that number's SMS undelivered (DELETE clears); VOICE_FALLBACK=$VOICE_FALLBACK"
+log "secret:   otp/dev (signing_key $DEV_SIGNING_KEY, plivo_auth_token $DEV_AUTH_TOKEN)"
 cd "$ROOT" && "$VENV/bin/cargo-lambda" lambda watch --invoke-address 127.0.0.1 \
   --invoke-port "$API_PORT" --env-file "$STATE/functions.env"

@@ -108,7 +108,8 @@ except client.exceptions.ResourceExistsException:
 PY
 }
 
-# start_sandbox PORT LOG: the local Plivo stand-in that prints each SMS.
+# start_sandbox PORT LOG: the local Plivo stand-in that prints each SMS and
+# call, and plays Plivo's signed callbacks (status, answer, hangup).
 start_sandbox() {
   local port="$1" logfile="$2"
   "$VENV/bin/python" -u "$ROOT/scripts/plivo_sandbox.py" --port "$port" \
@@ -117,7 +118,9 @@ start_sandbox() {
   wait_for "plivo sandbox on $port" 20 python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/sandbox/messages')"
 }
 
-# write_env_file FILE REDIS_URL PLIVO_URL PREFIX: the functions' environment.
+# write_env_file FILE REDIS_URL PLIVO_URL PREFIX PUBLIC_BASE_URL: the
+# functions' environment. PUBLIC_BASE_URL is where Plivo's callbacks reach
+# the functions (the address cargo lambda watch listens on).
 write_env_file() {
   cat >"$1" <<ENV
 OTP_SECRET_ID=otp/dev
@@ -126,6 +129,7 @@ PLIVO_API_URL=$3
 REDIS_URL=$2
 REDIS_KEY_PREFIX=$4
 OTP_BRAND=Dev
+PUBLIC_BASE_URL=$5
 AWS_REGION=$AWS_REGION
 AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID
 AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY
@@ -135,7 +139,7 @@ RUST_LOG=${RUST_LOG:-info}
 ENV
 }
 
-# start_watch PORT ENV_FILE LOG: both functions behind the API's paths.
+# start_watch PORT ENV_FILE LOG: the functions behind the API's paths.
 start_watch() {
   local port="$1" envfile="$2" logfile="$3"
   (cd "$ROOT" && exec "$VENV/bin/cargo-lambda" lambda watch --invoke-address 127.0.0.1 \

@@ -7,8 +7,8 @@ use std::{
 };
 
 use crate::{
-    domain::{CodeLength, OtpCode, PhoneNumber},
-    message::MessageTemplate,
+    domain::{Channel, CodeLength, OtpCode, PhoneNumber},
+    message::{MessageTemplate, VoiceTemplate},
 };
 
 #[derive(Debug, Clone)]
@@ -19,6 +19,21 @@ pub struct Config {
     pub redis: RedisConfig,
     pub plivo: PlivoConfig,
     pub message: MessageTemplate,
+    pub voice: VoiceConfig,
+    /// Where Plivo calls back (custom domains, local development); when
+    /// unset, the API Gateway domain and stage of the incoming event.
+    pub public_base_url: Option<String>,
+}
+
+/// What a voice call says, and when one is placed without being asked for.
+#[derive(Debug, Clone)]
+pub struct VoiceConfig {
+    pub template: VoiceTemplate,
+    /// Plivo's `<Speak language>`, e.g. `en-US`.
+    pub language: String,
+    /// `VOICE_FALLBACK=auto`: an SMS that Plivo reports undelivered is
+    /// followed by one call that speaks the same code.
+    pub fallback: bool,
 }
 
 /// The verification rules; see the README's table for what each one stops.
@@ -35,6 +50,10 @@ pub struct OtpPolicy {
     pub max_sends_per_hour: u32,
     /// ISO alpha-2 codes; empty means every country.
     pub allowed_countries: BTreeSet<String>,
+    /// The same for calls, which cost more and draw toll fraud.
+    pub voice_allowed_countries: BTreeSet<String>,
+    /// The channels on offer (`OTP_CHANNELS`).
+    pub channels: BTreeSet<Channel>,
     /// Calls allowed from one source IP per hour, shared by all instances.
     pub ip_max_sends_per_hour: u32,
     pub ip_max_verifies_per_hour: u32,
@@ -63,6 +82,8 @@ pub struct RedisConfig {
 pub struct PlivoConfig {
     pub api_url: String,
     pub sender: String,
+    /// The caller id of calls: a voice-enabled Plivo number.
+    pub voice_sender: String,
     pub attempt_timeout: Duration,
     pub max_attempts: u32,
 }
@@ -92,6 +113,7 @@ impl Config {
             })?
         };
         let code_ttl = env.seconds("OTP_TTL_SECONDS", 300, 30, 600)?;
+        let allowed_countries = env.countries("ALLOWED_COUNTRIES")?;
         let policy = OtpPolicy {
             code_length,
             code_ttl,
@@ -100,7 +122,12 @@ impl Config {
             failure_window: Duration::from_secs(3_600),
             resend_cooldown: env.seconds("OTP_RESEND_COOLDOWN_SECONDS", 30, 0, 3_600)?,
             max_sends_per_hour: env.number("OTP_MAX_SENDS_PER_HOUR", 5, 1, 1_000)? as u32,
-            allowed_countries: env.countries("ALLOWED_COUNTRIES")?,
+            voice_allowed_countries: match env.optional("VOICE_ALLOWED_COUNTRIES") {
+                Some(_) => env.countries("VOICE_ALLOWED_COUNTRIES")?,
+                None => allowed_countries.clone(),
+            },
+            allowed_countries,
+            channels: env.channels("OTP_CHANNELS")?,
             ip_max_sends_per_hour: env.number("IP_MAX_SENDS_PER_HOUR", 20, 1, 100_000)? as u32,
             ip_max_verifies_per_hour: env.number("IP_MAX_VERIFIES_PER_HOUR", 60, 1, 100_000)?
                 as u32,
@@ -117,12 +144,14 @@ impl Config {
             timeout: Duration::from_millis(env.number("REDIS_TIMEOUT_MS", 1_000, 50, 30_000)?),
             tls_ca_file: env.optional("REDIS_TLS_CA_FILE"),
         };
+        let sender = env.required("PLIVO_SENDER")?;
         let plivo = PlivoConfig {
+            voice_sender: env.text("PLIVO_VOICE_SENDER", &sender)?,
             api_url: env
                 .text("PLIVO_API_URL", "https://api.plivo.com")?
                 .trim_end_matches('/')
                 .to_owned(),
-            sender: env.required("PLIVO_SENDER")?,
+            sender,
             attempt_timeout: Duration::from_millis(env.number(
                 "PLIVO_TIMEOUT_MS",
                 3_000,
@@ -137,12 +166,25 @@ impl Config {
                 reason: "must be an http:// or https:// URL".into(),
             });
         }
+        let brand = env.text("OTP_BRAND", "app")?;
+        let voice = VoiceConfig {
+            template: VoiceTemplate::new(
+                env.text(
+                    "VOICE_MESSAGE_TEMPLATE",
+                    "Your {brand} verification code is {code}. Once again, your code is {code}.",
+                )?,
+                brand.clone(),
+            )?,
+            language: env.language("VOICE_LANGUAGE", "en-US")?,
+            fallback: env.choice("VOICE_FALLBACK", &["off", "auto"], "off")? == "auto",
+        };
+        let public_base_url = env.base_url("PUBLIC_BASE_URL")?;
         let message = MessageTemplate::new(
             env.text(
                 "OTP_MESSAGE_TEMPLATE",
                 "Your {brand} verification code is {code}. It expires in {minutes} minutes.",
             )?,
-            env.text("OTP_BRAND", "app")?,
+            brand,
             env.optional("WEBOTP_DOMAIN"),
             env.optional("ANDROID_APP_HASH"),
         )?;
@@ -153,6 +195,8 @@ impl Config {
             redis,
             plivo,
             message,
+            voice,
+            public_base_url,
         })
     }
 }
@@ -275,6 +319,85 @@ impl Env<'_> {
             .collect()
     }
 
+    fn channels(&self, var: &'static str) -> Result<BTreeSet<Channel>, ConfigError> {
+        let raw = self.text(var, "sms,voice")?;
+        let channels = raw
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(|c| {
+                Channel::parse(&c.to_ascii_lowercase()).ok_or_else(|| ConfigError::Invalid {
+                    var,
+                    reason: format!("{c:?} is not a channel; use sms and/or voice"),
+                })
+            })
+            .collect::<Result<BTreeSet<_>, _>>()?;
+        if channels.is_empty() {
+            return Err(ConfigError::Invalid {
+                var,
+                reason: "must name at least one channel".into(),
+            });
+        }
+        Ok(channels)
+    }
+
+    fn choice(
+        &self,
+        var: &'static str,
+        allowed: &[&'static str],
+        default: &'static str,
+    ) -> Result<&'static str, ConfigError> {
+        let Some(raw) = self.optional(var) else {
+            return Ok(default);
+        };
+        let raw = raw.to_ascii_lowercase();
+        allowed
+            .iter()
+            .find(|a| **a == raw)
+            .copied()
+            .ok_or_else(|| ConfigError::Invalid {
+                var,
+                reason: format!("must be one of {}, got {raw:?}", allowed.join(", ")),
+            })
+    }
+
+    /// A BCP 47 tag as Plivo's `<Speak language>` takes it (`en-US`).
+    fn language(&self, var: &'static str, default: &str) -> Result<String, ConfigError> {
+        let tag = self.text(var, default)?;
+        let valid = tag.len() <= 16
+            && tag.split('-').all(|part| {
+                !part.is_empty()
+                    && part.len() <= 8
+                    && part.bytes().all(|b| b.is_ascii_alphanumeric())
+            });
+        if valid {
+            Ok(tag)
+        } else {
+            Err(ConfigError::Invalid {
+                var,
+                reason: format!("{tag:?} is not a language tag such as en-US"),
+            })
+        }
+    }
+
+    /// An http(s) origin, optionally with a path, without a trailing slash.
+    fn base_url(&self, var: &'static str) -> Result<Option<String>, ConfigError> {
+        let Some(raw) = self.optional(var) else {
+            return Ok(None);
+        };
+        let url = raw.trim_end_matches('/').to_owned();
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"));
+        match rest {
+            Some(rest) if !rest.is_empty() && !url.contains(['?', '#', ' ']) => Ok(Some(url)),
+            _ => Err(ConfigError::Invalid {
+                var,
+                reason: "must be an http:// or https:// URL with no query, e.g. https://auth.example.com".into(),
+            }),
+        }
+    }
+
     fn redis_url(&self) -> Result<String, ConfigError> {
         let url = self.required("REDIS_URL")?;
         if url.starts_with("redis://") || url.starts_with("rediss://") {
@@ -386,6 +509,58 @@ mod tests {
         let config = config(&[]).unwrap();
         assert_eq!(config.policy.ip_max_sends_per_hour, 20);
         assert_eq!(config.policy.ip_max_verifies_per_hour, 60);
+    }
+
+    #[test]
+    fn voice_settings_default_to_both_channels_the_sms_countries_and_no_fallback() {
+        let config = config(&[("ALLOWED_COUNTRIES", "US,CA")]).unwrap();
+        let policy = &config.policy;
+        assert_eq!(
+            policy.channels,
+            [Channel::Sms, Channel::Voice].into_iter().collect()
+        );
+        assert_eq!(policy.voice_allowed_countries, policy.allowed_countries);
+        assert_eq!(config.voice.language, "en-US");
+        assert!(!config.voice.fallback);
+        assert_eq!(config.plivo.voice_sender, "+14155550100");
+        assert_eq!(config.public_base_url, None);
+        let config = config_with(&[
+            ("VOICE_ALLOWED_COUNTRIES", "us"),
+            ("OTP_CHANNELS", "sms"),
+            ("VOICE_FALLBACK", "AUTO"),
+            ("PUBLIC_BASE_URL", "https://auth.example.com/"),
+        ]);
+        assert_eq!(
+            config.policy.voice_allowed_countries,
+            ["US".to_owned()].into()
+        );
+        assert_eq!(config.policy.channels, [Channel::Sms].into());
+        assert!(config.voice.fallback);
+        assert_eq!(
+            config.public_base_url.as_deref(),
+            Some("https://auth.example.com")
+        );
+    }
+
+    fn config_with(vars: &[(&str, &str)]) -> Config {
+        config(vars).unwrap()
+    }
+
+    #[test]
+    fn bad_voice_settings_are_refused_with_the_variable_name() {
+        for (var, value) in [
+            ("OTP_CHANNELS", "sms,fax"),
+            ("OTP_CHANNELS", ","),
+            ("VOICE_FALLBACK", "sometimes"),
+            ("VOICE_LANGUAGE", "en US"),
+            ("VOICE_MESSAGE_TEMPLATE", "no code here"),
+            ("VOICE_ALLOWED_COUNTRIES", "USA"),
+            ("PUBLIC_BASE_URL", "auth.example.com"),
+            ("PUBLIC_BASE_URL", "https://auth.example.com/?x=1"),
+        ] {
+            let err = config(&[(var, value)]).unwrap_err();
+            assert!(err.to_string().starts_with(var), "{var}={value}: {err}");
+        }
     }
 
     #[test]

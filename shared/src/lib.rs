@@ -1,7 +1,7 @@
 //! Everything the two OTP functions do, arranged so data flows one way:
 //! `http` (the edge: Lambda events in, JSON responses out) → `usecase`
 //! (the rules of requesting and verifying a code) → adapters (`store`,
-//! `sms`, `secrets`, `token`) → `domain` (types that cannot be invalid).
+//! `plivo`, `secrets`, `token`) → `domain` (types that cannot be invalid).
 //! Only `http` and `telemetry` know about HTTP or Lambda.
 
 pub mod config;
@@ -9,9 +9,9 @@ pub mod domain;
 pub mod http;
 pub mod message;
 pub mod metrics;
+pub mod plivo;
 pub mod secrets;
 pub mod services;
-pub mod sms;
 pub mod store;
 pub mod telemetry;
 pub mod token;

@@ -3,6 +3,38 @@
 
 use crate::{config::ConfigError, domain::OtpCode};
 
+/// What a call speaks: the template with `{code}` read out digit by digit
+/// ("1, 2, 3, 4, 5, 6"), since text-to-speech reads "123456" as a number.
+#[derive(Debug, Clone)]
+pub struct VoiceTemplate {
+    template: String,
+    brand: String,
+}
+
+impl VoiceTemplate {
+    pub fn new(template: String, brand: String) -> Result<Self, ConfigError> {
+        if !template.contains("{code}") {
+            return Err(ConfigError::Invalid {
+                var: "VOICE_MESSAGE_TEMPLATE",
+                reason: "must contain {code}".into(),
+            });
+        }
+        Ok(Self { template, brand })
+    }
+
+    pub fn render(&self, code: &OtpCode) -> String {
+        let spoken = code
+            .expose()
+            .chars()
+            .map(String::from)
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.template
+            .replace("{brand}", &self.brand)
+            .replace("{code}", &spoken)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct MessageTemplate {
     template: String,
@@ -99,6 +131,19 @@ mod tests {
             hash.map(String::from),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_call_reads_the_code_digit_by_digit_twice() {
+        let voice = VoiceTemplate::new(
+            "Your {brand} verification code is {code}. Once again, your code is {code}.".into(),
+            "Acme".into(),
+        )
+        .unwrap();
+        assert_eq!(
+            voice.render(&code()),
+            "Your Acme verification code is 0, 4, 2, 4, 2, 4. Once again, your code is 0, 4, 2, 4, 2, 4."
+        );
     }
 
     #[test]

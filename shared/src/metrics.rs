@@ -24,6 +24,22 @@ pub enum Metric {
     OtpRejected,
     /// A cooldown, quota or lockout refused the call.
     RateLimited,
+    /// Plivo accepted a call that will speak a code.
+    VoiceCallPlaced,
+    /// Plivo refused the call or kept failing.
+    VoiceCallFailed,
+    /// A call ended after being answered.
+    VoiceCallCompleted,
+    /// A call ended unanswered (busy, no answer, failed, rejected).
+    VoiceCallNotAnswered,
+    /// Plivo reported an SMS delivered to the handset.
+    SmsDelivered,
+    /// Plivo reported an SMS undelivered, failed or rejected.
+    SmsUndelivered,
+    /// An undelivered SMS was followed by a call (`VOICE_FALLBACK=auto`).
+    VoiceFallbackPlaced,
+    /// A callback without a valid Plivo signature was refused.
+    WebhookSignatureRejected,
 }
 
 impl Metric {
@@ -35,6 +51,14 @@ impl Metric {
             Self::OtpVerified => "OtpVerified",
             Self::OtpRejected => "OtpRejected",
             Self::RateLimited => "RateLimited",
+            Self::VoiceCallPlaced => "VoiceCallPlaced",
+            Self::VoiceCallFailed => "VoiceCallFailed",
+            Self::VoiceCallCompleted => "VoiceCallCompleted",
+            Self::VoiceCallNotAnswered => "VoiceCallNotAnswered",
+            Self::SmsDelivered => "SmsDelivered",
+            Self::SmsUndelivered => "SmsUndelivered",
+            Self::VoiceFallbackPlaced => "VoiceFallbackPlaced",
+            Self::WebhookSignatureRejected => "WebhookSignatureRejected",
         }
     }
 }

@@ -11,7 +11,7 @@ use aws_sdk_secretsmanager::Client;
 use jsonwebtoken::EncodingKey;
 use serde::Deserialize;
 
-use crate::domain::CodeKey;
+use crate::domain::{CodeKey, SealKey};
 
 /// The signing key must carry at least HS256's 256 bits.
 pub const MIN_SIGNING_KEY_BYTES: usize = 32;
@@ -22,18 +22,24 @@ struct SecretDocument {
     plivo_auth_id: String,
     plivo_auth_token: String,
     signing_key: String,
+    /// The main account's token, for callbacks signed `-Ma-` when the
+    /// service runs on a subaccount.
+    #[serde(default)]
+    plivo_main_auth_token: Option<String>,
 }
 
 #[derive(Clone)]
 pub struct PlivoCredentials {
     pub auth_id: String,
     pub auth_token: String,
+    pub main_auth_token: Option<String>,
 }
 
 /// What the functions need from the secret, with the keys already derived.
 pub struct Secrets {
     pub plivo: PlivoCredentials,
     pub code_key: CodeKey,
+    pub seal_key: SealKey,
     pub token_key: EncodingKey,
 }
 
@@ -96,8 +102,10 @@ impl Secrets {
             plivo: PlivoCredentials {
                 auth_id: doc.plivo_auth_id,
                 auth_token: doc.plivo_auth_token,
+                main_auth_token: doc.plivo_main_auth_token.filter(|t| !t.is_empty()),
             },
             code_key: CodeKey::derive(key),
+            seal_key: SealKey::derive(key),
             token_key: EncodingKey::from_secret(key),
         })
     }

@@ -8,17 +8,19 @@ use aws_config::SdkConfig;
 use crate::{
     config::{Config, ConfigError},
     domain::PhoneNumber,
+    plivo::{PlivoClient, PlivoError},
     secrets::{SecretStore, SecretsError},
-    sms::{PlivoClient, SmsError},
     store::{Store, StoreError},
     token::TokenSigner,
 };
 
-/// Which function the clients are for: only request-otp sends SMS.
+/// Which function the clients are for: request-otp sends SMS and places
+/// calls; plivo-webhook places fallback calls; verify-otp never calls Plivo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     RequestOtp,
     VerifyOtp,
+    PlivoWebhook,
 }
 
 /// Runs `f` and says how long it took, in milliseconds.
@@ -31,7 +33,7 @@ async fn timed<T>(f: impl Future<Output = T>) -> (T, f64) {
 pub struct Services {
     pub config: Config,
     pub store: Store,
-    pub sms: PlivoClient,
+    pub plivo: PlivoClient,
     pub secrets: SecretStore,
     pub tokens: TokenSigner,
 }
@@ -45,7 +47,7 @@ pub enum InitError {
     #[error("cannot set up redis")]
     Store(#[from] StoreError),
     #[error("cannot set up the plivo client")]
-    Sms(#[from] SmsError),
+    Plivo(#[from] PlivoError),
 }
 
 impl Services {
@@ -78,7 +80,7 @@ impl Services {
         // the AWS SDK already links. Err means one is installed already.
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let store = Store::new(&config.redis)?;
-        let sms = PlivoClient::new(&config.plivo)?;
+        let plivo = PlivoClient::new(&config.plivo)?;
         // The independent pieces of a cold start, side by side: the secret
         // (SDK config, then one HTTPS call), Redis (connect, load scripts),
         // Plivo (connect and TLS, so the first SMS does not pay for them),
@@ -91,9 +93,14 @@ impl Services {
                 sdk_config_ms,
             )
         });
-        let plivo = timed(async {
-            if role == Role::RequestOtp {
-                sms.warm_up().await;
+        let calls_plivo = match role {
+            Role::RequestOtp => true,
+            Role::PlivoWebhook => config.voice.fallback,
+            Role::VerifyOtp => false,
+        };
+        let plivo_warm = timed(async {
+            if calls_plivo {
+                plivo.warm_up().await;
             }
         });
         let metadata = timed(async { PhoneNumber::warm_up() });
@@ -102,7 +109,7 @@ impl Services {
             (redis, redis_ms),
             ((), plivo_ms),
             ((), metadata_ms),
-        ) = tokio::join!(secrets, timed(store.warm_up()), plivo, metadata);
+        ) = tokio::join!(secrets, timed(store.warm_up()), plivo_warm, metadata);
         if let Err(err) = redis {
             // Not fatal: the connection is retried per request, which answers
             // 503 until Redis is back, with no cold start needed.
@@ -121,7 +128,7 @@ impl Services {
             tokens: TokenSigner::new(&config.token),
             secrets: secrets?,
             store,
-            sms,
+            plivo,
             config,
         })
     }

@@ -1,14 +1,19 @@
 """Leak audit: after the whole suite ran with its output captured, no code,
 secret, auth token or full phone number may appear in any log line, response
-body or Redis value.
+body, Redis value or URL handed to Plivo.
 
     python tests/audit/leak_audit.py AUDIT_DIR [EXTRA_LOG ...]
 
 AUDIT_DIR holds what the suite wrote: tests.log (every log line, in the
 production JSON format), responses.jsonl (every response body the tests
-received), codes.txt (every code sent by SMS) and redis.txt (every value left
-in Redis). EXTRA_LOG files are more log lines (the functions run by cargo
-lambda watch).
+received), codes.txt (every code sent by SMS or read out in a call),
+redis.txt (every value left in Redis) and urls.txt (every callback URL the
+functions gave Plivo: answer, hangup and message status URLs, as the Plivo
+sandbox recorded them). EXTRA_LOG files are more log lines (the functions run
+by cargo lambda watch).
+
+A code counts as leaked as a whole run of digits ("123456") and also as
+spoken, one digit at a time ("1, 2, 3, 4, 5, 6", as a call reads it out).
 """
 
 import json
@@ -30,6 +35,7 @@ FIXED_CODES = ["424242", "135790"]
 # Random identifiers that are not secrets but may hold digit runs.
 IGNORED_FIELDS = {"timestamp", "span", "spans", "message_uuid", "Timestamp", "verificationToken"}
 HEX_ID = re.compile(r"^[0-9a-f]{32}$|^[0-9a-f]{64}$")
+SPOKEN_DIGITS = re.compile(r"\d(?:[\s,]+\d)+")
 
 
 def phone_numbers():
@@ -57,7 +63,9 @@ def as_text(line):
 
 
 def digit_runs(text):
-    return set(re.findall(r"\d+", text))
+    """Whole runs of digits, and digits read out one by one ("1, 2, 3") joined."""
+    spoken = {re.sub(r"\D", "", run) for run in SPOKEN_DIGITS.findall(text)}
+    return set(re.findall(r"\d+", text)) | spoken
 
 
 def main():
@@ -70,7 +78,8 @@ def main():
     forbidden_text = SECRETS + sorted(numbers) + sorted(n[1:] for n in numbers)
 
     sources = {"log": [audit / "tests.log"] + [Path(p) for p in sys.argv[2:]],
-               "response": [audit / "responses.jsonl"], "redis": [audit / "redis.txt"]}
+               "response": [audit / "responses.jsonl"], "redis": [audit / "redis.txt"],
+               "url": [audit / "urls.txt"]}
     counts, leaks = {}, []
     for kind, paths in sources.items():
         counts[kind] = 0
@@ -87,9 +96,9 @@ def main():
                 if found:
                     leaks.append(f"{path.name}:{n}: {found} in {raw[:200]}")
     print(f"leak audit: {counts['log']} log lines, {counts['response']} response bodies, "
-          f"{counts['redis']} Redis values checked against {len(codes)} codes, "
-          f"{len(numbers)} phone numbers and {len(SECRETS)} secrets")
-    if not codes or not counts["log"] or not counts["response"]:
+          f"{counts['redis']} Redis values and {counts['url']} callback URLs checked against "
+          f"{len(codes)} codes, {len(numbers)} phone numbers and {len(SECRETS)} secrets")
+    if not codes or not counts["log"] or not counts["response"] or not counts["url"]:
         sys.exit("leak audit: the suite captured nothing to audit")
     if leaks:
         print("\n".join(leaks[:50]))

@@ -1,7 +1,9 @@
 """What the linters cannot see in template.yaml: the routes, least privilege,
-the cache's network rule, and every setting of the service passed to both
-functions with the service's own default."""
+the cache's network rule, every setting of the service passed to the
+functions that use it with the service's own default, and alarms on the
+metrics the functions emit."""
 
+import json
 import re
 from pathlib import Path
 
@@ -13,8 +15,14 @@ TEMPLATE, ERRORS = decode(str(ROOT / "template.yaml"))
 RESOURCES = TEMPLATE["Resources"]
 PARAMETERS = TEMPLATE["Parameters"]
 GLOBAL_ENV = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
-FUNCTIONS = {"RequestOtpFunction": ("request-otp", "/api/otp/request"),
-             "VerifyOtpFunction": ("verify-otp", "/api/otp/verify")}
+FUNCTIONS = {"RequestOtpFunction": ("request-otp", ["/api/otp/request"]),
+             "VerifyOtpFunction": ("verify-otp", ["/api/otp/verify"]),
+             "PlivoWebhookFunction": ("plivo-webhook", ["/api/otp/voice/answer", "/api/otp/voice/hangup",
+                                                        "/api/otp/status"])}
+# The functions that place calls (request-otp, and plivo-webhook for
+# VOICE_FALLBACK=auto) and build Plivo's callback URLs: they alone get the
+# voice settings, on top of the shared ones in Globals.
+VOICE_FUNCTIONS = ["RequestOtpFunction", "PlivoWebhookFunction"]
 SECRET = {"Fn::If": ["CreateSecret", {"Ref": "OtpSecret"}, {"Ref": "ExistingSecretArn"}]}
 
 # The service's defaults (shared/src/config.rs, README's tables).
@@ -29,6 +37,15 @@ SERVICE_DEFAULTS = {
     "REDIS_KEY_PREFIX": "otp", "IP_MAX_SENDS_PER_HOUR": "20", "IP_MAX_VERIFIES_PER_HOUR": "60",
     "TEST_PHONE_NUMBERS": "",
 }
+# The voice channel's settings, with the service's defaults. Blank means unset
+# to the service: VOICE_ALLOWED_COUNTRIES then follows ALLOWED_COUNTRIES,
+# PLIVO_VOICE_SENDER follows PLIVO_SENDER, and PUBLIC_BASE_URL is derived from
+# each event.
+VOICE_DEFAULTS = {
+    "OTP_CHANNELS": "sms,voice", "VOICE_ALLOWED_COUNTRIES": "",
+    "VOICE_MESSAGE_TEMPLATE": "Your {brand} verification code is {code}. Once again, your code is {code}.",
+    "VOICE_LANGUAGE": "en-US", "VOICE_FALLBACK": "off", "PLIVO_VOICE_SENDER": "", "PUBLIC_BASE_URL": "",
+}
 # Parameters the deployer must give: the service has no default.
 REQUIRED = {"PLIVO_SENDER"}
 # Set by the stack itself rather than by a parameter.
@@ -37,10 +54,51 @@ WIRED = {"OTP_SECRET_ID", "REDIS_URL", "REDIS_CLUSTER"}
 LOCAL_ONLY = {"REDIS_TLS_CA_FILE"}
 
 
+NAMESPACE = re.search(r'NAMESPACE: &str = "(\w+)"', (ROOT / "shared/src/metrics.rs").read_text()).group(1)
+API_TYPES = {"AWS::Serverless::HttpApi", "AWS::Serverless::Api", "AWS::ApiGatewayV2::Api",
+             "AWS::ApiGatewayV2::Stage", "AWS::ApiGatewayV2::DomainName", "AWS::ApiGatewayV2::ApiMapping"}
+
+
 def config_variables():
-    source = (ROOT / "shared/src/config.rs").read_text()
-    source = source[: source.index("#[cfg(test)]")]
-    return set(re.findall(r'"([A-Z][A-Z0-9_]+)"', source)) - {"CARGO_PKG_VERSION"}
+    """The variables config.rs reads (or config/*.rs, should it become a folder)."""
+    sources = [ROOT / "shared/src/config.rs", *sorted((ROOT / "shared/src/config").glob("**/*.rs"))]
+    names = set()
+    for path in sources:
+        if not path.is_file():
+            continue
+        source = path.read_text()
+        if "#[cfg(test)]" in source:
+            source = source[: source.index("#[cfg(test)]")]
+        names |= set(re.findall(r'"([A-Z][A-Z0-9_]+)"', source))
+    return names - {"CARGO_PKG_VERSION"}
+
+
+def environment(name):
+    """What the function runs with: Globals merged with its own variables (as SAM does)."""
+    own = RESOURCES[name]["Properties"].get("Environment", {}).get("Variables", {})
+    return {**GLOBAL_ENV, **own}
+
+
+def referenced_resources(node):
+    """Logical ids a template fragment refers to, through Ref, GetAtt or Sub."""
+    found = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and isinstance(value, str):
+                found.add(value)
+            elif key == "Fn::GetAtt":
+                found.add(value[0] if isinstance(value, list) else value.split(".")[0])
+            elif key == "Fn::Sub":
+                text = value if isinstance(value, str) else value[0]
+                found |= {m.split(".")[0] for m in re.findall(r"\$\{([^}!]+)\}", text)}
+                if isinstance(value, list):
+                    found |= referenced_resources(value[1])
+            else:
+                found |= referenced_resources(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= referenced_resources(item)
+    return found
 
 
 def test_the_template_parses_cleanly():
@@ -52,6 +110,8 @@ def test_each_function_is_a_rust_arm64_lambda_built_by_cargo_lambda(name):
     function = RESOURCES[name]
     binary, _ = FUNCTIONS[name]
     assert function["Metadata"] == {"BuildMethod": "rust-cargolambda", "BuildProperties": {"Binary": binary}}
+    # Built from the workspace root, so all binaries share one target directory.
+    assert function["Properties"]["CodeUri"] == "."
     globals_ = TEMPLATE["Globals"]["Function"]
     assert globals_["Runtime"] == "provided.al2023"
     assert globals_["Handler"] == "bootstrap"
@@ -62,12 +122,22 @@ def test_each_function_is_a_rust_arm64_lambda_built_by_cargo_lambda(name):
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)
-def test_each_function_serves_exactly_its_post_route_on_the_http_api(name):
-    _, route = FUNCTIONS[name]
+def test_each_function_serves_exactly_its_post_routes_on_the_http_api(name):
+    _, routes = FUNCTIONS[name]
     events = RESOURCES[name]["Properties"]["Events"]
     assert [e["Properties"] for e in events.values()] == [
-        {"ApiId": {"Ref": "Api"}, "Method": "POST", "Path": route}]
+        {"ApiId": {"Ref": "Api"}, "Method": "POST", "Path": route} for route in routes]
     assert all(e["Type"] == "HttpApi" for e in events.values())
+
+
+def test_the_api_serves_the_two_client_routes_and_plivos_three_callbacks_only():
+    functions = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless::Function"}
+    assert set(functions) == set(FUNCTIONS)
+    routes = [(e["Properties"]["Method"], e["Properties"]["Path"])
+              for f in functions.values() for e in f["Properties"]["Events"].values()]
+    assert sorted(routes) == sorted([
+        ("POST", "/api/otp/request"), ("POST", "/api/otp/verify"),
+        ("POST", "/api/otp/voice/answer"), ("POST", "/api/otp/voice/hangup"), ("POST", "/api/otp/status")])
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)
@@ -108,20 +178,76 @@ def test_the_functions_speak_redis_cluster_over_tls_to_the_cache():
     assert GLOBAL_ENV["REDIS_URL"] == {"Fn::Sub": "rediss://${Cache.Endpoint.Address}:${Cache.Endpoint.Port}"}
 
 
-def test_every_setting_of_the_service_reaches_both_functions():
+def test_every_setting_of_the_service_reaches_the_functions_that_use_it():
     expected = config_variables() - LOCAL_ONLY
-    assert expected == set(SERVICE_DEFAULTS) | WIRED | REQUIRED, "update SERVICE_DEFAULTS with config.rs"
-    assert set(GLOBAL_ENV) == expected
-    for name in FUNCTIONS:
-        assert "Environment" not in RESOURCES[name]["Properties"], "settings live in Globals only"
+    assert expected == set(SERVICE_DEFAULTS) | set(VOICE_DEFAULTS) | WIRED | REQUIRED, \
+        "update SERVICE_DEFAULTS / VOICE_DEFAULTS with config.rs"
+    # The shared settings live in Globals, so every function gets them.
+    assert set(GLOBAL_ENV) == expected - set(VOICE_DEFAULTS)
+    # The voice settings go to the functions that call, and only to them.
+    for name in VOICE_FUNCTIONS:
+        assert set(RESOURCES[name]["Properties"]["Environment"]["Variables"]) == set(VOICE_DEFAULTS)
+    for name in set(FUNCTIONS) - set(VOICE_FUNCTIONS):
+        assert "Environment" not in RESOURCES[name]["Properties"], "settings live in Globals"
 
 
-@pytest.mark.parametrize("variable,default", sorted(SERVICE_DEFAULTS.items()))
-def test_each_setting_is_a_parameter_with_the_services_default(variable, default):
-    ref = GLOBAL_ENV[variable]
+def test_plivo_webhook_runs_with_the_same_settings_as_request_otp():
+    assert environment("PlivoWebhookFunction") == environment("RequestOtpFunction")
+
+
+@pytest.mark.parametrize("function,variable,default", [
+    *(("Globals", variable, default) for variable, default in sorted(SERVICE_DEFAULTS.items())),
+    *((name, variable, default) for name in VOICE_FUNCTIONS for variable, default in sorted(VOICE_DEFAULTS.items())),
+])
+def test_each_setting_is_a_parameter_with_the_services_default(function, variable, default):
+    ref = GLOBAL_ENV[variable] if function == "Globals" else environment(function)[variable]
     assert set(ref) == {"Ref"}, f"{variable} is not taken from a parameter"
     parameter = PARAMETERS[ref["Ref"]]
     assert str(parameter.get("Default", "")) == default, variable
+
+
+def test_every_voice_and_alarm_parameter_says_what_it_is_for():
+    new = {ref["Ref"] for name in VOICE_FUNCTIONS
+           for ref in RESOURCES[name]["Properties"]["Environment"]["Variables"].values()}
+    new |= {"UndeliveredRateThreshold", "UndeliveredMinReceipts"}
+    for parameter in new:
+        assert PARAMETERS[parameter].get("Description"), parameter
+
+
+def test_no_function_is_handed_the_apis_own_url():
+    # The API refers to the functions; a function referring back to the API
+    # (its id, its URL, a stage) would be a circular dependency. The functions
+    # derive the base URL from each event, or take PUBLIC_BASE_URL.
+    for name in FUNCTIONS:
+        env = environment(name)
+        for ref in referenced_resources(env):
+            assert RESOURCES.get(ref, {}).get("Type") not in API_TYPES, (name, ref)
+        assert "execute-api" not in json.dumps(env), name
+        assert "DependsOn" not in RESOURCES[name]
+    assert PARAMETERS["PublicBaseUrl"]["Default"] == ""
+
+
+@pytest.mark.parametrize("url,allowed", [
+    ("", True), ("https://otp.example.com", True), ("https://api.example.com/otp", True),
+    ("https://otp.example.com/", False), ("http://otp.example.com", False),
+    ("https://otp.example.com/x?y=1", False), ("otp.example.com", False),
+])
+def test_the_public_base_url_is_empty_or_https_without_a_trailing_slash(url, allowed):
+    assert bool(re.fullmatch(PARAMETERS["PublicBaseUrl"]["AllowedPattern"], url)) is allowed
+
+
+@pytest.mark.parametrize("channels,allowed", [
+    ("sms,voice", True), ("sms", True), ("voice", True), ("voice, sms", True),
+    ("", False), ("sms,", False), ("sms,fax", False),
+])
+def test_the_channels_on_offer_are_sms_and_voice(channels, allowed):
+    assert bool(re.fullmatch(PARAMETERS["OtpChannels"]["AllowedPattern"], channels)) is allowed
+
+
+def test_the_voice_fallback_is_off_unless_asked_for():
+    parameter = PARAMETERS["VoiceFallback"]
+    assert parameter["Default"] == "off"
+    assert parameter["AllowedValues"] == ["off", "auto"]
 
 
 @pytest.mark.parametrize("variable", sorted(REQUIRED))
@@ -141,9 +267,15 @@ def test_the_api_throttles_logs_and_allows_configured_origins():
 
 def test_every_log_group_has_a_retention():
     groups = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Logs::LogGroup"}
-    assert {"ApiAccessLogs", "RequestOtpLogs", "VerifyOtpLogs"} <= set(groups)
+    assert {"ApiAccessLogs", "RequestOtpLogs", "VerifyOtpLogs", "PlivoWebhookLogs"} <= set(groups)
     for group in groups.values():
         assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_each_function_has_its_own_log_group(name):
+    names = [g["Properties"].get("LogGroupName") for g in RESOURCES.values() if g["Type"] == "AWS::Logs::LogGroup"]
+    assert names.count({"Fn::Sub": f"/aws/lambda/${{{name}}}"}) == 1
 
 
 def test_alarms_watch_sms_failures_and_pumping_and_outputs_are_there():
@@ -153,9 +285,90 @@ def test_alarms_watch_sms_failures_and_pumping_and_outputs_are_there():
     assert set(TEMPLATE["Outputs"]) == {"ApiUrl", "SecretArn", "DashboardUrl"}
 
 
+def test_any_forged_plivo_callback_in_five_minutes_raises_the_alarm():
+    alarm = RESOURCES["WebhookSignatureAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == (NAMESPACE, "WebhookSignatureRejected")
+    assert "Dimensions" not in alarm, "the total, not one country"
+    assert (alarm["Statistic"], alarm["Period"], alarm["EvaluationPeriods"]) == ("Sum", 300, 1)
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+    assert alarm["TreatMissingData"] == "notBreaching"
+
+
+def undelivered_rate_alarm_fires(delivered, undelivered):
+    """Evaluates the alarm's metric math over one period's sums, with the defaults."""
+    alarm = RESOURCES["SmsUndeliveredAlarm"]["Properties"]
+    [expression] = [m["Expression"]["Fn::Sub"] for m in alarm["Metrics"] if m.get("ReturnData")]
+    expression = expression.replace("${UndeliveredMinReceipts}", str(PARAMETERS["UndeliveredMinReceipts"]["Default"]))
+    assert "${" not in expression
+    python = expression.replace(" AND ", " and ").replace(" OR ", " or ")
+    value = eval(python, {"__builtins__": {}}, {  # noqa: S307 (our own template)
+        "IF": lambda condition, then, otherwise: then if condition else otherwise,
+        "FILL": lambda metric, default: default if metric is None else metric,
+        "delivered": delivered, "undelivered": undelivered})
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    assert alarm["Threshold"] == {"Ref": "UndeliveredRateThreshold"}
+    return value > float(PARAMETERS["UndeliveredRateThreshold"]["Default"])
+
+
+def test_the_undelivered_rate_alarm_divides_undelivered_by_all_receipts():
+    alarm = RESOURCES["SmsUndeliveredAlarm"]["Properties"]
+    metrics = {m["Id"]: m["MetricStat"]["Metric"] for m in alarm["Metrics"] if "MetricStat" in m}
+    assert metrics == {"delivered": {"Namespace": NAMESPACE, "MetricName": "SmsDelivered"},
+                       "undelivered": {"Namespace": NAMESPACE, "MetricName": "SmsUndelivered"}}
+    assert float(PARAMETERS["UndeliveredRateThreshold"]["Default"]) == 0.2
+    assert alarm["TreatMissingData"] == "notBreaching"
+
+
+@pytest.mark.parametrize("delivered,undelivered,fires", [
+    (0, 1, False),     # 1 of 1: too few receipts to page anyone
+    (0, 19, False),    # still under the minimum volume
+    (15, 5, True),     # 25 % of 20
+    (16, 4, False),    # 20 %: at the threshold, not above
+    (99, 1, False),
+    (None, 30, True),  # no delivered receipt at all in the period
+    (30, None, False),
+])
+def test_the_undelivered_rate_alarm_needs_volume_and_a_high_share(delivered, undelivered, fires):
+    assert undelivered_rate_alarm_fires(delivered, undelivered) is fires
+
+
+def test_alarms_watch_metrics_the_functions_emit():
+    source = (ROOT / "shared/src/metrics.rs").read_text()
+    emitted = set(re.findall(r'=> "(\w+)"', source))
+    watched = set()
+    for resource in RESOURCES.values():
+        if resource["Type"] != "AWS::CloudWatch::Alarm":
+            continue
+        alarm = resource["Properties"]
+        if "MetricName" in alarm:
+            assert alarm["Namespace"] == NAMESPACE
+            watched.add(alarm["MetricName"])
+        for metric in alarm.get("Metrics", []):
+            if "MetricStat" in metric:
+                assert metric["MetricStat"]["Metric"]["Namespace"] == NAMESPACE
+                watched.add(metric["MetricStat"]["Metric"]["MetricName"])
+    assert {"SmsFailed", "OtpSent", "OtpVerified", "WebhookSignatureRejected", "SmsDelivered",
+            "SmsUndelivered"} == watched
+    assert watched <= emitted, watched - emitted
+
+
 def test_metric_names_match_what_the_functions_emit():
     source = (ROOT / "shared/src/metrics.rs").read_text()
     emitted = set(re.findall(r'=> "(\w+)"', source))
     body = RESOURCES["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
     for metric in emitted:
         assert metric in body, metric
+
+
+def test_the_dashboard_shows_calls_receipts_the_webhook_function_and_every_alarm():
+    body = RESOURCES["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    # Valid JSON once CloudFormation substitutes the ${...} references.
+    json.loads(re.sub(r"\$\{[^}]+\}", "x", body))
+    for metric in ["VoiceCallPlaced", "VoiceCallFailed", "VoiceCallCompleted", "VoiceCallNotAnswered",
+                   "SmsDelivered", "SmsUndelivered", "VoiceFallbackPlaced", "WebhookSignatureRejected"]:
+        assert f'"{metric}"' in body, metric
+    for name in FUNCTIONS:
+        assert "${%s}" % name in body, name
+    for name, resource in RESOURCES.items():
+        if resource["Type"] == "AWS::CloudWatch::Alarm":
+            assert "${%s.Arn}" % name in body, name

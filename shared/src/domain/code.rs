@@ -68,7 +68,13 @@ impl OtpCode {
         Self(code)
     }
 
-    /// The digits, for the SMS text and the digest only.
+    /// A code opened from its seal: digits only, of a plausible length.
+    pub(super) fn from_sealed(digits: &str) -> Option<Self> {
+        let length = CodeLength::new(digits.len())?;
+        Self::parse(digits, length).ok()
+    }
+
+    /// The digits, for the SMS text, the spoken call and the digest only.
     pub fn expose(&self) -> &str {
         &self.0
     }

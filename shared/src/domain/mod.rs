@@ -3,8 +3,12 @@
 
 mod client;
 mod code;
+mod delivery;
 mod phone;
+mod sealed;
 
 pub use client::{ClientIp, IdempotencyKey};
 pub use code::{CodeDigest, CodeKey, CodeLength, OtpCode, OtpCodeError};
+pub use delivery::{ANSWER_PATH, CallbackBase, Channel, HANGUP_PATH, STATUS_PATH, SendId};
 pub use phone::{PhoneNumber, PhoneNumberError};
+pub use sealed::{SealKey, SealedCode};

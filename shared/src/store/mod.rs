@@ -16,75 +16,15 @@ use redis::{
 };
 use tokio::sync::OnceCell;
 
-use sha2::Digest;
+use crate::{config::RedisConfig, domain::PhoneNumber};
 
-use crate::{
-    config::RedisConfig,
-    domain::{ClientIp, CodeDigest, IdempotencyKey, PhoneNumber},
-};
+mod callbacks;
+mod codes;
+mod requests;
 
-/// Identifies one send, so a failed send undoes only itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SendId(String);
-
-impl SendId {
-    fn new() -> Self {
-        Self(uuid::Uuid::new_v4().simple().to_string())
-    }
-}
-
-/// What became of a send that failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SendFate {
-    /// Refused or never connected: no SMS went out.
-    NotSent,
-    /// Ended unclearly (timeout, 5xx): an SMS may have gone out.
-    MaybeSent,
-}
-
-/// The limits a send is checked against.
-#[derive(Debug, Clone, Copy)]
-pub struct SendLimits {
-    pub code_ttl: Duration,
-    pub cooldown: Duration,
-    pub max_sends: u32,
-    pub window: Duration,
-}
-
-/// The limits a guess is checked against.
-#[derive(Debug, Clone, Copy)]
-pub struct GuessLimits {
-    pub max_attempts: u32,
-    pub lockout: Duration,
-    pub failure_window: Duration,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SendDecision {
-    /// The code is stored; the SMS may go out.
-    Stored(SendId),
-    Locked {
-        retry_after: Duration,
-    },
-    TooSoon {
-        retry_after: Duration,
-    },
-    QuotaExhausted {
-        retry_after: Duration,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GuessDecision {
-    Approved,
-    Rejected {
-        attempts_left: u32,
-    },
-    /// Locked before this guess, or by it.
-    Locked {
-        retry_after: Duration,
-    },
-}
+pub use callbacks::{LiveCode, Receipt};
+pub use codes::{GuessDecision, GuessLimits, SendDecision, SendFate, SendLimits};
+pub use requests::{Claim, IpAction, IpDecision, RecordedResponse};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -126,40 +66,7 @@ pub struct Store {
     ip: Script,
     claim: Script,
     settle: Script,
-}
-
-/// Which per-IP budget a call draws on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IpAction {
-    Send,
-    Verify,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IpDecision {
-    Allowed,
-    Limited { retry_after: Duration },
-}
-
-/// What an Idempotency-Key already stands for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Claim {
-    /// First use: go ahead, then settle it.
-    Fresh,
-    /// Used with another request body.
-    Conflict,
-    /// The first request with this key is still running.
-    Pending,
-    /// The first request finished: answer what it answered.
-    Replay(RecordedResponse),
-}
-
-/// A response kept for replay under an Idempotency-Key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordedResponse {
-    pub status: u16,
-    pub body: String,
-    pub retry_after: Option<u64>,
+    receipt: Script,
 }
 
 impl Store {
@@ -221,6 +128,10 @@ impl Store {
                 include_str!("claim.lua")
             )),
             settle: Script::new(include_str!("settle.lua")),
+            receipt: Script::new(concat!(
+                include_str!("prelude.lua"),
+                include_str!("receipt.lua")
+            )),
         })
     }
 
@@ -234,6 +145,7 @@ impl Store {
             &self.ip,
             &self.claim,
             &self.settle,
+            &self.receipt,
         ];
         for script in scripts {
             match &self.connection {
@@ -280,188 +192,13 @@ impl Store {
         format!("{}:{{{}}}:{}", self.prefix, phone.as_e164(), name)
     }
 
-    /// Checks lock, cooldown and quota, then records the send and stores the
-    /// code's digest, replacing any earlier code.
-    pub async fn begin_send(
-        &self,
-        phone: &PhoneNumber,
-        digest: &CodeDigest,
-        limits: SendLimits,
-    ) -> Result<SendDecision, StoreError> {
-        let id = SendId::new();
-        let mut invocation = self.request.prepare_invoke();
-        invocation
-            .key(self.key(phone, "code"))
-            .key(self.key(phone, "lock"))
-            .key(self.key(phone, "sends"))
-            .arg(digest.as_str())
-            .arg(&id.0)
-            .arg(millis(limits.code_ttl))
-            .arg(millis(limits.cooldown))
-            .arg(limits.max_sends)
-            .arg(millis(limits.window))
-            .arg(self.not_after());
-        let (outcome, wait_ms): (String, i64) = self.run(invocation).await?;
-        let retry_after = Duration::from_millis(wait_ms.max(0) as u64);
-        match outcome.as_str() {
-            "stored" => Ok(SendDecision::Stored(id)),
-            "locked" => Ok(SendDecision::Locked { retry_after }),
-            "cooldown" => Ok(SendDecision::TooSoon { retry_after }),
-            "quota" => Ok(SendDecision::QuotaExhausted { retry_after }),
-            "expired" => Err(StoreError::Late),
-            other => Err(StoreError::UnexpectedReply(other.to_owned())),
-        }
-    }
-
-    /// Removes the code stored by `send` if it is still the current one; a
-    /// send that surely never reached Plivo also stops counting.
-    pub async fn cancel_send(
-        &self,
-        phone: &PhoneNumber,
-        send: &SendId,
-        fate: SendFate,
-    ) -> Result<(), StoreError> {
-        let mut invocation = self.release.prepare_invoke();
-        invocation
-            .key(self.key(phone, "code"))
-            .key(self.key(phone, "sends"))
-            .arg(&send.0)
-            .arg(if fate == SendFate::NotSent { "1" } else { "0" });
-        self.run::<i64>(invocation).await.map(drop)
-    }
-
-    /// Compares a guess with the stored digest; a wrong guess is counted and
-    /// the last allowed one locks the phone and deletes its code.
-    pub async fn check_guess(
-        &self,
-        phone: &PhoneNumber,
-        digest: &CodeDigest,
-        limits: GuessLimits,
-    ) -> Result<GuessDecision, StoreError> {
-        let mut invocation = self.verify.prepare_invoke();
-        invocation
-            .key(self.key(phone, "code"))
-            .key(self.key(phone, "fails"))
-            .key(self.key(phone, "lock"))
-            .key(self.key(phone, "last"))
-            .arg(digest.as_str())
-            .arg(limits.max_attempts)
-            .arg(millis(limits.lockout))
-            .arg(millis(limits.failure_window))
-            // Lets a resent call (the cluster client retries after a dropped
-            // connection) get its first answer instead of a second decision.
-            .arg(uuid::Uuid::new_v4().simple().to_string())
-            .arg(self.not_after());
-        let (outcome, n): (String, i64) = self.run(invocation).await?;
-        match outcome.as_str() {
-            "approved" => Ok(GuessDecision::Approved),
-            "rejected" => Ok(GuessDecision::Rejected {
-                attempts_left: n.max(0) as u32,
-            }),
-            "locked" => Ok(GuessDecision::Locked {
-                retry_after: Duration::from_millis(n.max(0) as u64),
-            }),
-            "expired" => Err(StoreError::Late),
-            other => Err(StoreError::UnexpectedReply(other.to_owned())),
-        }
-    }
-}
-
-impl Store {
-    /// Counts a call from `ip` and says whether it is within `limit` for the
-    /// current hour. IP keys carry their own hash tag: one more round trip.
-    pub async fn count_ip(
-        &self,
-        ip: &ClientIp,
-        action: IpAction,
-        limit: u32,
-        window: Duration,
-    ) -> Result<IpDecision, StoreError> {
-        let name = match action {
-            IpAction::Send => "sends",
-            IpAction::Verify => "verifies",
+    /// One plain command, for reads and single-key writes that need no script.
+    async fn command<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
+        let reply = match &self.connection {
+            Connection::Single(manager) => cmd.query_async(&mut manager.clone()).await?,
+            Connection::Cluster(_) => cmd.query_async(&mut self.cluster().await?).await?,
         };
-        let mut invocation = self.ip.prepare_invoke();
-        invocation
-            .key(format!("{}:ip:{{{}}}:{name}", self.prefix, ip.as_str()))
-            .arg(limit)
-            .arg(millis(window))
-            .arg(self.not_after());
-        let (outcome, wait_ms): (String, i64) = self.run(invocation).await?;
-        match outcome.as_str() {
-            "allowed" => Ok(IpDecision::Allowed),
-            "limited" => Ok(IpDecision::Limited {
-                retry_after: Duration::from_millis(wait_ms.max(0) as u64),
-            }),
-            "expired" => Err(StoreError::Late),
-            other => Err(StoreError::UnexpectedReply(other.to_owned())),
-        }
-    }
-
-    fn idempotency_key(&self, key: &IdempotencyKey) -> String {
-        // Hashed: the key is client input of up to 255 bytes.
-        let digest = sha2::Sha256::digest(key.as_str().as_bytes());
-        format!("{}:idem:{{{}}}", self.prefix, hex::encode(digest))
-    }
-
-    /// Claims `key` for a request, or says what became of it. A claim that
-    /// is never settled lapses after `pending_ttl`.
-    pub async fn claim(
-        &self,
-        key: &IdempotencyKey,
-        fingerprint: &str,
-        pending_ttl: Duration,
-    ) -> Result<Claim, StoreError> {
-        let mut invocation = self.claim.prepare_invoke();
-        invocation
-            .key(self.idempotency_key(key))
-            .arg(fingerprint)
-            .arg(millis(pending_ttl))
-            .arg(uuid::Uuid::new_v4().simple().to_string())
-            .arg(self.not_after());
-        let reply: Vec<Option<String>> = self.run(invocation).await?;
-        let field = |i: usize| reply.get(i).cloned().flatten().unwrap_or_default();
-        match field(0).as_str() {
-            "fresh" => Ok(Claim::Fresh),
-            "conflict" => Ok(Claim::Conflict),
-            "pending" => Ok(Claim::Pending),
-            "expired" => Err(StoreError::Late),
-            "replay" => Ok(Claim::Replay(RecordedResponse {
-                status: field(1)
-                    .parse()
-                    .map_err(|_| StoreError::UnexpectedReply("idempotency status".into()))?,
-                body: field(2),
-                retry_after: field(3).parse().ok(),
-            })),
-            other => Err(StoreError::UnexpectedReply(other.to_owned())),
-        }
-    }
-
-    /// Records `response` for replay during `replay_ttl`, or with `None`
-    /// frees the key so that a retry runs the request again.
-    pub async fn settle(
-        &self,
-        key: &IdempotencyKey,
-        fingerprint: &str,
-        response: Option<&RecordedResponse>,
-        replay_ttl: Duration,
-    ) -> Result<(), StoreError> {
-        let mut invocation = self.settle.prepare_invoke();
-        invocation.key(self.idempotency_key(key)).arg(fingerprint);
-        match response {
-            Some(r) => invocation
-                .arg(r.status)
-                .arg(&r.body)
-                .arg(r.retry_after.map(|s| s.to_string()).unwrap_or_default()),
-            None => invocation.arg("").arg("").arg(""),
-        };
-        invocation.arg(millis(replay_ttl));
-        match self.run::<i64>(invocation).await? {
-            1 => Ok(()),
-            _ => Err(StoreError::UnexpectedReply(
-                "the idempotency record was gone or held another request".into(),
-            )),
-        }
+        Ok(reply)
     }
 }
 

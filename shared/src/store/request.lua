@@ -1,7 +1,8 @@
 -- Decides and records a send in one step, so concurrent requests for one
 -- phone can never both pass the cooldown or the hourly quota.
 -- KEYS: code, lock, sends (all share the phone's hash tag)
--- ARGV: digest, send id, code ttl ms, cooldown ms, max sends, window ms, not-after ms
+-- ARGV: digest, send id, code ttl ms, cooldown ms, max sends, window ms,
+--       sealed code ('' for none), its expiry epoch ms, not-after ms
 -- Reply: {outcome, milliseconds to wait (0 when stored)}
 local lock_ms = redis.call('PTTL', KEYS[2])
 if lock_ms > 0 then
@@ -18,7 +19,9 @@ local window = tonumber(ARGV[6])
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - window)
 
 local last = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
-if last[2] then
+-- A delivery receipt that said the latest SMS never arrived lifts its
+-- cooldown, so the person can ask again (by voice, say) at once.
+if last[2] and redis.call('HGET', KEYS[1], 'lifted') ~= last[1] then
   local wait = tonumber(last[2]) + tonumber(ARGV[4]) - now
   if wait > 0 then
     return {'cooldown', wait}
@@ -35,5 +38,8 @@ redis.call('PEXPIRE', KEYS[3], window)
 -- Replacing the hash drops the previous code: one valid code per phone.
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'digest', ARGV[1], 'id', ARGV[2])
+if ARGV[7] ~= '' then
+  redis.call('HSET', KEYS[1], 'sealed', ARGV[7], 'exp', ARGV[8])
+end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return {'stored', 0}

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::{
-    domain::{IdempotencyKey, PhoneNumber},
+    domain::{Channel, IdempotencyKey, PhoneNumber},
     services::Services,
     store::{Claim, RecordedResponse, StoreError},
 };
@@ -45,21 +45,22 @@ pub enum IdempotencyError {
 
 /// Identifies the request a key was first used for, without storing the
 /// phone number itself.
-fn fingerprint(services: &Services, phone: &PhoneNumber) -> String {
+fn fingerprint(services: &Services, phone: &PhoneNumber, channel: Channel) -> String {
     services
         .secrets
         .current()
         .code_key
-        .label("idempotency", phone.as_e164())
+        .label("idempotency", &format!("{}|{channel}", phone.as_e164()))
 }
 
 pub async fn begin(
     services: &Services,
     key: &IdempotencyKey,
     phone: &PhoneNumber,
+    channel: Channel,
     deadline: Instant,
 ) -> Result<Begin, IdempotencyError> {
-    let fingerprint = fingerprint(services, phone);
+    let fingerprint = fingerprint(services, phone, channel);
     let pending_ttl = deadline.saturating_duration_since(Instant::now()) + PENDING_SLACK;
     let give_up = deadline.min(Instant::now() + MAX_WAIT);
     loop {

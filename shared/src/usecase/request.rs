@@ -1,16 +1,23 @@
-//! Requesting a code: check the destination, atomically reserve a send and
-//! store the code's digest, then deliver the SMS; undo the reservation if
+//! Requesting a code: check the channel and the destination, atomically
+//! reserve a send and store the code's digest (and, for a call, the code
+//! sealed), then deliver it by SMS or call; undo the reservation if
 //! delivery finally fails.
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::{
+    delivery::{Delivery, deliver},
+    destination_refusal, epoch_ms,
+};
 use crate::{
-    domain::{ClientIp, OtpCode, PhoneNumber},
-    secrets::SecretsError,
+    domain::{
+        ANSWER_PATH, CallbackBase, Channel, ClientIp, HANGUP_PATH, OtpCode, PhoneNumber,
+        STATUS_PATH, SendId,
+    },
+    plivo::PlivoError,
     services::Services,
-    sms::SmsError,
     store::{IpAction, IpDecision, SendDecision, SendFate, SendLimits, StoreError},
 };
 
@@ -19,6 +26,7 @@ const SEND_WINDOW: Duration = Duration::from_secs(3_600);
 
 #[derive(Debug)]
 pub struct RequestOutcome {
+    pub channel: Channel,
     pub expires_in: Duration,
     pub retry_after: Duration,
 }
@@ -27,24 +35,37 @@ pub struct RequestOutcome {
 pub enum RequestError {
     #[error("too many requests from this source IP")]
     TooManyFromIp { retry_after: Duration },
-    #[error("destination not allowed: {0}")]
-    DestinationNotAllowed(&'static str),
+    #[error("channel {0} is not in OTP_CHANNELS")]
+    ChannelNotAllowed(Channel),
+    #[error("destination not allowed for {channel}: {reason}")]
+    DestinationNotAllowed {
+        channel: Channel,
+        reason: &'static str,
+    },
     #[error("phone is locked after too many wrong codes")]
     Locked { retry_after: Duration },
     #[error("a code was sent moments ago")]
     TooSoon { retry_after: Duration },
     #[error("hourly send quota spent")]
     QuotaExhausted { retry_after: Duration },
+    #[error("no public URL for Plivo to call back: set PUBLIC_BASE_URL")]
+    NoCallbackBase,
     #[error("store failed")]
     Store(#[from] StoreError),
-    #[error("sms delivery failed")]
-    Delivery(#[source] SmsError),
+    #[error("{channel} delivery failed")]
+    Delivery {
+        channel: Channel,
+        #[source]
+        source: PlivoError,
+    },
 }
 
 pub async fn request_otp(
     services: &Services,
     phone: &PhoneNumber,
+    channel: Channel,
     client: &ClientIp,
+    callbacks: Option<&CallbackBase>,
     deadline: Instant,
 ) -> Result<RequestOutcome, RequestError> {
     let policy = &services.config.policy;
@@ -61,85 +82,87 @@ pub async fn request_otp(
     {
         return Err(RequestError::TooManyFromIp { retry_after });
     }
-    if phone.is_premium_or_shared_cost() {
-        return Err(RequestError::DestinationNotAllowed(
-            "premium-rate or shared-cost number",
-        ));
+    if !policy.channels.contains(&channel) {
+        return Err(RequestError::ChannelNotAllowed(channel));
     }
-    if !policy.allowed_countries.is_empty()
-        && !phone
-            .country()
-            .is_some_and(|c| policy.allowed_countries.contains(c))
-    {
-        return Err(RequestError::DestinationNotAllowed(
-            "country not in ALLOWED_COUNTRIES",
-        ));
+    if let Some(reason) = destination_refusal(policy, phone, channel) {
+        return Err(RequestError::DestinationNotAllowed { channel, reason });
+    }
+    if channel == Channel::Voice && callbacks.is_none() {
+        return Err(RequestError::NoCallbackBase);
     }
 
-    // A test number gets its fixed code and no SMS, under every other rule.
+    // A test number gets its fixed code and no SMS or call, under every other rule.
     let test_code = policy.test_numbers.get(phone.as_e164());
     let code = test_code
         .cloned()
         .unwrap_or_else(|| OtpCode::generate(policy.code_length));
-    let mut secrets = services.secrets.current();
+    let send = SendId::generate();
+    let secrets = services.secrets.current();
+    // A call speaks the code, so it is kept, sealed; so is an SMS's when an
+    // undelivered receipt may have to be followed by a call.
+    let may_call = channel == Channel::Voice
+        || (services.config.voice.fallback
+            && callbacks.is_some()
+            && policy.channels.contains(&Channel::Voice)
+            && destination_refusal(policy, phone, Channel::Voice).is_none());
+    let expires_ms = epoch_ms() + policy.code_ttl.as_millis() as u64;
+    let sealed = (may_call && test_code.is_none())
+        .then(|| secrets.seal_key.seal(&code, phone, &send, expires_ms));
     let limits = SendLimits {
         code_ttl: policy.code_ttl,
         cooldown: policy.resend_cooldown,
         max_sends: policy.max_sends_per_hour,
         window: SEND_WINDOW,
     };
-    let send = match services
+    let digest = secrets.code_key.digest(phone, &code);
+    match services
         .store
-        .begin_send(phone, &secrets.code_key.digest(phone, &code), limits)
+        .begin_send(
+            phone,
+            &send,
+            &digest,
+            sealed.as_ref().map(|s| (s, expires_ms)),
+            limits,
+        )
         .await?
     {
-        SendDecision::Stored(send) => send,
+        SendDecision::Stored => {}
         SendDecision::Locked { retry_after } => return Err(RequestError::Locked { retry_after }),
         SendDecision::TooSoon { retry_after } => return Err(RequestError::TooSoon { retry_after }),
         SendDecision::QuotaExhausted { retry_after } => {
             return Err(RequestError::QuotaExhausted { retry_after });
         }
-    };
+    }
 
     let outcome = RequestOutcome {
+        channel,
         expires_in: policy.code_ttl,
         retry_after: policy.resend_cooldown,
     };
     if test_code.is_some() {
-        tracing::info!(phone = %phone.masked(), "test number: code stored, no SMS sent");
+        tracing::info!(phone = %phone.masked(), %channel, "test number: code stored, nothing sent");
         return Ok(outcome);
     }
-    let text = services
-        .config
-        .message
-        .render(&code, policy.code_ttl.as_secs());
-    let mut result = services
-        .sms
-        .send(&secrets.plivo, phone, &text, deadline)
-        .await;
-    if matches!(result, Err(SmsError::Unauthorized)) {
-        // Credentials rotated since the cold start: read the secret once more.
-        let refresh = tokio::time::timeout_at(deadline, services.secrets.refresh()).await;
-        match refresh.unwrap_or(Err(SecretsError::TimedOut)) {
-            Ok(fresh) => {
-                tracing::info!("secret refreshed after plivo answered 401");
-                secrets = fresh;
-                result = services
-                    .sms
-                    .send(&secrets.plivo, phone, &text, deadline)
-                    .await;
-            }
-            Err(err) => {
-                tracing::error!(error = %crate::error_chain(&err), "secret refresh failed");
-            }
-        }
-    }
-    match result {
+    let delivery = match (channel, callbacks) {
+        (Channel::Voice, Some(base)) => Delivery::Call {
+            answer_url: base.url(ANSWER_PATH, &send),
+            hangup_url: base.url(HANGUP_PATH, &send),
+        },
+        _ => Delivery::Sms {
+            text: services
+                .config
+                .message
+                .render(&code, policy.code_ttl.as_secs()),
+            status_url: callbacks.map(|base| base.url(STATUS_PATH, &send)),
+        },
+    };
+    match deliver(services, phone, &delivery, deadline).await {
         Ok(_) => Ok(outcome),
-        Err(err) => {
+        Err(source) => {
             // The client is told the send failed, so the code must not stay
             // valid; it stops counting only if surely nobody received it.
-            let fate = if err.maybe_sent() {
+            let fate = if source.maybe_sent() {
                 SendFate::MaybeSent
             } else {
                 SendFate::NotSent
@@ -147,7 +170,7 @@ pub async fn request_otp(
             if let Err(release) = services.store.cancel_send(phone, &send, fate).await {
                 tracing::error!(error = %crate::error_chain(&release), "could not cancel a failed send");
             }
-            Err(RequestError::Delivery(err))
+            Err(RequestError::Delivery { channel, source })
         }
     }
 }

@@ -165,7 +165,7 @@ async fn a_test_number_gets_its_fixed_code_without_an_sms() {
     assert_eq!(response.status, 200);
     assert_eq!(
         response.body,
-        json!({"status": "pending", "message": "OTP has been sent successfully.", "expiresInSeconds": 300, "retryAfterSeconds": 30})
+        json!({"status": "pending", "message": "OTP has been sent successfully.", "expiresInSeconds": 300, "retryAfterSeconds": 30, "channel": "sms"})
     );
     assert_eq!(app.sms_count().await, 0);
     assert_eq!(

@@ -339,7 +339,9 @@ async fn a_resent_send_is_recorded_once() {
         &app,
         request,
         &["code", "lock", "sends"],
-        &["digest", "send-1", "300000", "30000", "5", "3600000"],
+        &[
+            "digest", "send-1", "300000", "30000", "5", "3600000", "", "",
+        ],
     )
     .await;
 
@@ -366,7 +368,7 @@ async fn decision_scripts_that_reach_redis_too_late_change_nothing() {
         &app,
         request,
         &["code", "lock", "sends"],
-        &["digest", "id", "300000", "30000", "5", "3600000"],
+        &["digest", "id", "300000", "30000", "5", "3600000", "", ""],
     )
     .await;
     let guessed = run_late(

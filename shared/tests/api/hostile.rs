@@ -32,7 +32,7 @@ fn not_allowed() -> Value {
 
 /// The success body, for an app whose resend cooldown is 0.
 fn pending() -> Value {
-    json!({"status": "pending", "message": "OTP has been sent successfully.", "expiresInSeconds": 300, "retryAfterSeconds": 0})
+    json!({"status": "pending", "message": "OTP has been sent successfully.", "expiresInSeconds": 300, "retryAfterSeconds": 0, "channel": "sms"})
 }
 
 /// How a case's event differs from the sample event.

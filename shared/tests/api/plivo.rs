@@ -5,8 +5,8 @@ use std::time::Duration;
 use otp::{
     config::PlivoConfig,
     domain::PhoneNumber,
+    plivo::{PlivoClient, PlivoError},
     secrets::PlivoCredentials,
-    sms::{PlivoClient, SmsError},
 };
 use serde_json::json;
 use tokio::time::Instant;
@@ -21,6 +21,7 @@ fn client(server: &MockServer, attempt_timeout_ms: u64, max_attempts: u32) -> Pl
     PlivoClient::new(&PlivoConfig {
         api_url: server.uri(),
         sender: SENDER.into(),
+        voice_sender: SENDER.into(),
         attempt_timeout: Duration::from_millis(attempt_timeout_ms),
         max_attempts,
     })
@@ -31,6 +32,7 @@ fn credentials() -> PlivoCredentials {
     PlivoCredentials {
         auth_id: AUTH_ID.into(),
         auth_token: AUTH_TOKEN.into(),
+        main_auth_token: None,
     }
 }
 
@@ -59,7 +61,7 @@ async fn send_posts_src_dst_and_text_with_basic_auth_to_the_message_endpoint() {
         .await;
 
     let uuid = client(&server, 1_000, 3)
-        .send(&credentials(), &phone(), "hello", soon())
+        .send_sms(&credentials(), &phone(), "hello", None, soon())
         .await
         .unwrap();
 
@@ -81,7 +83,7 @@ async fn send_retries_a_500_and_then_succeeds_once() {
         .await;
 
     let result = client(&server, 1_000, 3)
-        .send(&credentials(), &phone(), "hi", soon())
+        .send_sms(&credentials(), &phone(), "hi", None, soon())
         .await;
 
     assert!(result.is_ok(), "{result:?}");
@@ -98,11 +100,11 @@ async fn send_retries_429_and_gives_up_after_max_attempts() {
         .await;
 
     let result = client(&server, 1_000, 3)
-        .send(&credentials(), &phone(), "hi", soon())
+        .send_sms(&credentials(), &phone(), "hi", None, soon())
         .await;
 
     match result {
-        Err(SmsError::Unavailable {
+        Err(PlivoError::Unavailable {
             attempts: 3,
             last,
             maybe_sent: false,
@@ -124,11 +126,11 @@ async fn send_does_not_retry_other_4xx() {
         .await;
 
     let result = client(&server, 1_000, 3)
-        .send(&credentials(), &phone(), "hi", soon())
+        .send_sms(&credentials(), &phone(), "hi", None, soon())
         .await;
 
     match result {
-        Err(SmsError::Rejected {
+        Err(PlivoError::Rejected {
             status: 400,
             detail,
         }) => {
@@ -155,10 +157,13 @@ async fn send_reports_401_without_retrying() {
         .await;
 
     let result = client(&server, 1_000, 3)
-        .send(&credentials(), &phone(), "hi", soon())
+        .send_sms(&credentials(), &phone(), "hi", None, soon())
         .await;
 
-    assert!(matches!(result, Err(SmsError::Unauthorized)), "{result:?}");
+    assert!(
+        matches!(result, Err(PlivoError::Unauthorized)),
+        "{result:?}"
+    );
 }
 
 #[tokio::test]
@@ -168,7 +173,7 @@ async fn send_retries_attempts_that_time_out() {
     plivo_answers(&server, plivo_accepted()).await;
 
     let result = client(&server, 300, 3)
-        .send(&credentials(), &phone(), "hi", soon())
+        .send_sms(&credentials(), &phone(), "hi", None, soon())
         .await;
 
     assert!(result.is_ok(), "{result:?}");
@@ -182,13 +187,13 @@ async fn send_never_runs_past_the_deadline() {
     let deadline = Instant::now() + Duration::from_millis(600);
 
     let result = client(&server, 3_000, 5)
-        .send(&credentials(), &phone(), "hi", deadline)
+        .send_sms(&credentials(), &phone(), "hi", None, deadline)
         .await;
 
     assert!(
         matches!(
             result,
-            Err(SmsError::Unavailable {
+            Err(PlivoError::Unavailable {
                 attempts: 1,
                 maybe_sent: true,
                 ..
@@ -213,15 +218,18 @@ async fn send_retries_connection_errors() {
     let client = PlivoClient::new(&PlivoConfig {
         api_url: format!("http://127.0.0.1:{port}"),
         sender: SENDER.into(),
+        voice_sender: SENDER.into(),
         attempt_timeout: Duration::from_millis(500),
         max_attempts: 2,
     })
     .unwrap();
 
-    let result = client.send(&credentials(), &phone(), "hi", soon()).await;
+    let result = client
+        .send_sms(&credentials(), &phone(), "hi", None, soon())
+        .await;
 
     match result {
-        Err(SmsError::Unavailable {
+        Err(PlivoError::Unavailable {
             attempts: 2,
             last,
             maybe_sent: false,
@@ -246,13 +254,13 @@ async fn send_gives_up_when_plivo_asks_for_a_longer_pause_than_it_can_wait() {
         .await;
 
     let result = client(&server, 1_000, 3)
-        .send(&credentials(), &phone(), "hi", soon())
+        .send_sms(&credentials(), &phone(), "hi", None, soon())
         .await;
 
     assert!(
         matches!(
             result,
-            Err(SmsError::Unavailable {
+            Err(PlivoError::Unavailable {
                 attempts: 1,
                 maybe_sent: false,
                 ..
@@ -268,11 +276,11 @@ async fn timeouts_are_reported_without_the_auth_id() {
     plivo_answers(&server, plivo_accepted().set_delay(Duration::from_secs(5))).await;
 
     let result = client(&server, 200, 1)
-        .send(&credentials(), &phone(), "hi", soon())
+        .send_sms(&credentials(), &phone(), "hi", None, soon())
         .await;
 
     match result {
-        Err(SmsError::Unavailable {
+        Err(PlivoError::Unavailable {
             last,
             maybe_sent: true,
             ..

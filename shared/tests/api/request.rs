@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use otp::{
-    domain::{CodeKey, CodeLength, OtpCode, PhoneNumber},
+    domain::{CodeKey, CodeLength, OtpCode, PhoneNumber, SendId},
     store::{SendDecision, SendFate, SendLimits},
 };
 use serde_json::json;
@@ -25,6 +25,7 @@ async fn request_sends_the_code_by_sms_and_answers_pending() {
             "message": "OTP has been sent successfully.",
             "expiresInSeconds": 300,
             "retryAfterSeconds": 30,
+            "channel": "sms",
         })
     );
     assert_eq!(response.headers["cache-control"], "no-store");
@@ -311,20 +312,23 @@ async fn cancelling_an_older_send_keeps_the_newer_code() {
     let first = OtpCode::generate(length);
     let second = OtpCode::parse(&wrong(first.expose()), length).unwrap();
     let store = &app.services.store;
-    let SendDecision::Stored(older) = store
-        .begin_send(&phone, &key.digest(&phone, &first), limits)
+    let older = SendId::generate();
+    let first_send = store
+        .begin_send(&phone, &older, &key.digest(&phone, &first), None, limits)
         .await
-        .unwrap()
-    else {
-        panic!("first send refused");
-    };
-    let SendDecision::Stored(_) = store
-        .begin_send(&phone, &key.digest(&phone, &second), limits)
+        .unwrap();
+    assert_eq!(first_send, SendDecision::Stored, "first send refused");
+    let second_send = store
+        .begin_send(
+            &phone,
+            &SendId::generate(),
+            &key.digest(&phone, &second),
+            None,
+            limits,
+        )
         .await
-        .unwrap()
-    else {
-        panic!("second send refused");
-    };
+        .unwrap();
+    assert_eq!(second_send, SendDecision::Stored, "second send refused");
 
     store
         .cancel_send(&phone, &older, SendFate::NotSent)

@@ -10,10 +10,9 @@ use otp::{
     services::{Role, Services},
 };
 use serde_json::{Value, json};
-use wiremock::{
-    Match, Mock, MockServer, ResponseTemplate,
-    matchers::{basic_auth, header, method, path},
-};
+use wiremock::MockServer;
+
+pub use crate::plivo_mock::*;
 
 pub const AUTH_ID: &str = "MAZDQ1ZJIYMDZKMTIWMZ";
 pub const AUTH_TOKEN: &str = "plivo-test-auth-token-0001";
@@ -90,7 +89,7 @@ fn audit_file(name: &str) -> Option<std::path::PathBuf> {
     std::env::var_os("OTP_AUDIT_DIR").map(|dir| std::path::Path::new(&dir).join(name))
 }
 
-fn audit_append(name: &str, line: &str) {
+pub fn audit_append(name: &str, line: &str) {
     use std::io::Write;
     if let Some(path) = audit_file(name) {
         let mut file = std::fs::OpenOptions::new()
@@ -161,68 +160,6 @@ pub async fn put_secret(name: &str, json: &str) {
         .send()
         .await
         .expect("update the test secret");
-}
-
-/// Matches a request body that is exactly Plivo's `{"src","dst","text"}`.
-pub struct PlivoMessageBody;
-
-impl Match for PlivoMessageBody {
-    fn matches(&self, request: &wiremock::Request) -> bool {
-        let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&request.body) else {
-            return false;
-        };
-        let mut keys: Vec<&str> = body.keys().map(String::as_str).collect();
-        keys.sort_unstable();
-        if let Some(text) = body.get("text").and_then(Value::as_str) {
-            // Every code that went out, for the leak audit to look for.
-            for run in text
-                .split(|c: char| !c.is_ascii_digit())
-                .filter(|r| (6..=10).contains(&r.len()))
-            {
-                audit_append("codes.txt", run);
-            }
-        }
-        keys == ["dst", "src", "text"]
-            && body["src"] == SENDER
-            && body["dst"].as_str().is_some_and(|d| d.starts_with('+'))
-            && body["text"].is_string()
-    }
-}
-
-/// A mock of Plivo's Message API for `auth_id`, checking path, Basic auth,
-/// content type and body shape; anything else falls through to a 404.
-pub fn plivo_message(auth_id: &str, auth_token: &str) -> wiremock::MockBuilder {
-    Mock::given(method("POST"))
-        .and(path(format!("/v1/Account/{auth_id}/Message/")))
-        .and(basic_auth(auth_id, auth_token))
-        .and(header("content-type", "application/json"))
-        .and(PlivoMessageBody)
-}
-
-/// Plivo answers every message for the test credentials with `response`.
-pub async fn plivo_answers(server: &MockServer, response: ResponseTemplate) {
-    plivo_message(AUTH_ID, AUTH_TOKEN)
-        .respond_with(response)
-        .mount(server)
-        .await;
-}
-
-/// Plivo answers the next message with `response`; mocks mounted after this
-/// one answer the rest.
-pub async fn plivo_answers_once(server: &MockServer, response: ResponseTemplate) {
-    plivo_message(AUTH_ID, AUTH_TOKEN)
-        .respond_with(response)
-        .up_to_n_times(1)
-        .mount(server)
-        .await;
-}
-
-pub fn plivo_accepted() -> ResponseTemplate {
-    ResponseTemplate::new(202).set_body_json(json!({
-        "api_id": uuid::Uuid::new_v4().to_string(),
-        "message": "message(s) queued",
-        "message_uuid": [uuid::Uuid::new_v4().to_string()],
-    }))
 }
 
 pub struct TestResponse {

@@ -1,7 +1,11 @@
-//! The Plivo Message API client: one SMS per call, retried with jittered
-//! exponential backoff on what may pass (429, 5xx, timeouts, connection
-//! errors) and never on what will not (other 4xx), always within the
-//! caller's deadline.
+//! The Plivo client: SMS through the Message API and voice calls through
+//! the Call API, each retried with jittered exponential backoff on what may
+//! pass (429, 5xx, timeouts, connection errors) and never on what will not
+//! (other 4xx), always within the caller's deadline. `signature` checks
+//! what Plivo calls back.
+
+pub mod signature;
+pub mod xml;
 
 use std::time::Duration;
 
@@ -21,21 +25,49 @@ pub struct PlivoClient {
     http: reqwest::Client,
     api_url: String,
     sender: String,
+    voice_sender: String,
     attempt_timeout: Duration,
     max_attempts: u32,
 }
 
+/// Plivo's Message API body. `url` is where Plivo posts delivery receipts.
 #[derive(Serialize)]
 struct MessageRequest<'a> {
     src: &'a str,
     dst: &'a str,
     text: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    method: Option<&'static str>,
 }
 
+/// Plivo's Call API body: Plivo fetches `answer_url` for what to say when
+/// the callee picks up, and posts the call's end to `hangup_url`.
+#[derive(Serialize)]
+struct CallRequest<'a> {
+    from: &'a str,
+    to: &'a str,
+    answer_url: &'a str,
+    answer_method: &'static str,
+    hangup_url: &'a str,
+    hangup_method: &'static str,
+}
+
+/// A 2xx from either API: messages name their UUIDs, calls their request.
 #[derive(Deserialize)]
-struct MessageAccepted {
+struct Accepted {
     #[serde(default)]
     message_uuid: Vec<String>,
+    #[serde(default)]
+    request_uuid: Option<String>,
+}
+
+/// The two Plivo resources this client posts to.
+#[derive(Debug, Clone, Copy)]
+enum Resource {
+    Message,
+    Call,
 }
 
 #[derive(Deserialize)]
@@ -47,11 +79,11 @@ struct PlivoErrorBody {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum SmsError {
+pub enum PlivoError {
     /// The credentials were refused: they may have been rotated.
     #[error("plivo refused the credentials (401)")]
     Unauthorized,
-    #[error("plivo rejected the message ({status}): {detail}")]
+    #[error("plivo rejected the request ({status}): {detail}")]
     Rejected { status: u16, detail: String },
     #[error("plivo kept failing after {attempts} attempt(s): {last}")]
     Unavailable {
@@ -65,7 +97,7 @@ pub enum SmsError {
     Client(#[source] reqwest::Error),
 }
 
-impl SmsError {
+impl PlivoError {
     /// Whether Plivo may have delivered the message despite the error, so
     /// the send must keep counting against the limits.
     pub fn maybe_sent(&self) -> bool {
@@ -87,21 +119,22 @@ enum Attempt {
         wait: Option<Duration>,
         maybe_sent: bool,
     },
-    Fail(SmsError),
+    Fail(PlivoError),
 }
 
 impl PlivoClient {
-    pub fn new(config: &PlivoConfig) -> Result<Self, SmsError> {
+    pub fn new(config: &PlivoConfig) -> Result<Self, PlivoError> {
         let http = reqwest::Client::builder()
             .connect_timeout(config.attempt_timeout)
             .pool_idle_timeout(Duration::from_secs(50))
             .user_agent(concat!("otp-service/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(SmsError::Client)?;
+            .map_err(PlivoError::Client)?;
         Ok(Self {
             http,
             api_url: config.api_url.clone(),
             sender: config.sender.clone(),
+            voice_sender: config.voice_sender.clone(),
             attempt_timeout: config.attempt_timeout,
             max_attempts: config.max_attempts,
         })
@@ -119,23 +152,63 @@ impl PlivoClient {
             .await;
     }
 
-    /// Sends `text` to `to` and returns Plivo's message UUID.
-    pub async fn send(
+    /// Sends `text` to `to` and returns Plivo's message UUID. With
+    /// `status_url`, Plivo posts the message's delivery receipts there.
+    pub async fn send_sms(
         &self,
         credentials: &PlivoCredentials,
         to: &PhoneNumber,
         text: &str,
+        status_url: Option<&str>,
         deadline: Instant,
-    ) -> Result<String, SmsError> {
-        let url = format!(
-            "{}/v1/Account/{}/Message/",
-            self.api_url, credentials.auth_id
-        );
+    ) -> Result<String, PlivoError> {
         let body = MessageRequest {
             src: &self.sender,
             dst: to.as_e164(),
             text,
+            url: status_url,
+            method: status_url.map(|_| "POST"),
         };
+        self.post(Resource::Message, credentials, &body, deadline)
+            .await
+    }
+
+    /// Places a call to `to` and returns Plivo's request UUID.
+    pub async fn place_call(
+        &self,
+        credentials: &PlivoCredentials,
+        to: &PhoneNumber,
+        answer_url: &str,
+        hangup_url: &str,
+        deadline: Instant,
+    ) -> Result<String, PlivoError> {
+        let body = CallRequest {
+            from: &self.voice_sender,
+            to: to.as_e164(),
+            answer_url,
+            answer_method: "POST",
+            hangup_url,
+            hangup_method: "POST",
+        };
+        self.post(Resource::Call, credentials, &body, deadline)
+            .await
+    }
+
+    async fn post<B: Serialize>(
+        &self,
+        resource: Resource,
+        credentials: &PlivoCredentials,
+        body: &B,
+        deadline: Instant,
+    ) -> Result<String, PlivoError> {
+        let name = match resource {
+            Resource::Message => "Message",
+            Resource::Call => "Call",
+        };
+        let url = format!(
+            "{}/v1/Account/{}/{name}/",
+            self.api_url, credentials.auth_id
+        );
         let mut last = String::from("no attempt fit before the deadline");
         let mut attempts = 0;
         let mut maybe_sent = false;
@@ -146,9 +219,9 @@ impl PlivoClient {
             }
             attempts += 1;
             let timeout = self.attempt_timeout.min(remaining);
-            match self.attempt(&url, credentials, &body, timeout).await {
+            match self.attempt(&url, credentials, body, timeout).await {
                 Attempt::Sent(uuid) => {
-                    tracing::info!(message_uuid = %uuid, attempts, "sms accepted by plivo");
+                    tracing::info!(plivo_uuid = %uuid, resource = name, attempts, "accepted by plivo");
                     return Ok(uuid);
                 }
                 Attempt::Fail(err) => return Err(err),
@@ -174,18 +247,18 @@ impl PlivoClient {
                 }
             }
         }
-        Err(SmsError::Unavailable {
+        Err(PlivoError::Unavailable {
             attempts,
             last,
             maybe_sent,
         })
     }
 
-    async fn attempt(
+    async fn attempt<B: Serialize>(
         &self,
         url: &str,
         credentials: &PlivoCredentials,
-        body: &MessageRequest<'_>,
+        body: &B,
         timeout: Duration,
     ) -> Attempt {
         let response = self
@@ -244,16 +317,22 @@ impl PlivoClient {
             }
         };
         if status.is_success() {
-            // A 2xx means Plivo took the message, even if the body is odd.
-            let uuid = serde_json::from_slice::<MessageAccepted>(&bytes)
+            // A 2xx means Plivo took the request, even if the body is odd.
+            let uuid = serde_json::from_slice::<Accepted>(&bytes)
                 .ok()
-                .and_then(|accepted| accepted.message_uuid.into_iter().next())
+                .and_then(|accepted| {
+                    accepted
+                        .message_uuid
+                        .into_iter()
+                        .next()
+                        .or(accepted.request_uuid)
+                })
                 .unwrap_or_else(|| "unknown".into());
             return Attempt::Sent(uuid);
         }
         let detail = describe_error(status, &bytes);
         if status == StatusCode::UNAUTHORIZED {
-            Attempt::Fail(SmsError::Unauthorized)
+            Attempt::Fail(PlivoError::Unauthorized)
         } else if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
             Attempt::Retry {
                 reason: format!("{}: {detail}", status.as_u16()),
@@ -262,7 +341,7 @@ impl PlivoClient {
                 maybe_sent: status.is_server_error(),
             }
         } else {
-            Attempt::Fail(SmsError::Rejected {
+            Attempt::Fail(PlivoError::Rejected {
                 status: status.as_u16(),
                 detail,
             })

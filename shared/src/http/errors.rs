@@ -1,0 +1,269 @@
+//! The one place where outcomes and errors become HTTP: every error enum
+//! of the use cases maps to a status, a stable code and a sentence here.
+//! A 5xx says nothing of its cause to the client and everything to the log.
+
+use std::time::Duration;
+
+use lambda_http::{
+    Body, Response,
+    http::{HeaderValue, Method, StatusCode, header},
+};
+use serde::Serialize;
+
+use super::json_response;
+use crate::{
+    domain::{Channel, OtpCodeError, PhoneNumber, PhoneNumberError},
+    usecase::{
+        idempotency::IdempotencyError, request::RequestError, verify::VerifyError, whole_seconds,
+    },
+};
+
+/// How long a client should wait when a dependency is down.
+const UNAVAILABLE_RETRY_AFTER: u64 = 5;
+
+#[derive(Serialize)]
+pub(super) struct ErrorBody<'a> {
+    error: &'static str,
+    message: &'a str,
+}
+
+/// A client-facing failure: status, stable code, and a sentence a person
+/// can act on.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub(super) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub(super) fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    fn too_many_requests(wait: Duration) -> Self {
+        let secs = whole_seconds(wait);
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            format!("Too many OTP requests for this phone number. Try again in {secs} seconds."),
+        )
+        .retry_after(secs)
+    }
+
+    fn too_many_attempts(wait: Duration) -> Self {
+        let secs = whole_seconds(wait);
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            format!("Too many failed attempts for this phone number. Try again in {secs} seconds."),
+        )
+        .retry_after(secs)
+    }
+
+    pub(super) fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            "The service is temporarily unavailable. Try again in a few seconds.",
+        )
+        .retry_after(UNAVAILABLE_RETRY_AFTER)
+    }
+
+    pub(super) fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "No such route.")
+    }
+
+    pub(super) fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "Only POST is allowed on this endpoint.",
+        )
+    }
+
+    pub(super) fn invalid_signature() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "invalid_signature",
+            "The request does not carry a valid Plivo signature.",
+        )
+    }
+
+    pub(super) fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Something went wrong on our side. Try again later.",
+        )
+    }
+
+    pub(super) fn into_response(self) -> Response<Body> {
+        let body = ErrorBody {
+            error: self.code,
+            message: &self.message,
+        };
+        let mut response = json_response(self.status, &body);
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.status == StatusCode::METHOD_NOT_ALLOWED {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        }
+        response
+    }
+}
+
+/// What is wrong with the request itself, found before any rule runs.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum InputError {
+    #[error("method {0} not allowed")]
+    Method(Method),
+    #[error("body is not usable: {0}")]
+    Body(&'static str),
+    #[error("invalid phone number: {0}")]
+    Phone(#[from] PhoneNumberError),
+    #[error("invalid code format: {0}")]
+    Code(#[from] OtpCodeError),
+    #[error("channel is not sms or voice")]
+    Channel,
+}
+
+impl From<&InputError> for ApiError {
+    fn from(err: &InputError) -> Self {
+        match err {
+            InputError::Method(_) => Self::method_not_allowed(),
+            InputError::Body(reason) => {
+                Self::new(StatusCode::BAD_REQUEST, "invalid_request", *reason)
+            }
+            InputError::Phone(_) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_phone_number",
+                "phoneNumber must be an international number in E.164 format: a + then the country code and the number.",
+            ),
+            InputError::Code(err) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_code_format",
+                format!("otp must be exactly {} digits.", err.expected),
+            ),
+            InputError::Channel => Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_channel",
+                "channel must be \"sms\" or \"voice\".",
+            ),
+        }
+    }
+}
+
+impl From<&RequestError> for ApiError {
+    fn from(err: &RequestError) -> Self {
+        match err {
+            RequestError::ChannelNotAllowed(channel) => Self::new(
+                StatusCode::FORBIDDEN,
+                "channel_not_allowed",
+                format!("Codes cannot be delivered by {channel} here."),
+            ),
+            RequestError::DestinationNotAllowed { channel, .. } => Self::new(
+                StatusCode::FORBIDDEN,
+                "destination_not_allowed",
+                match channel {
+                    Channel::Sms => "SMS cannot be sent to this phone number.",
+                    Channel::Voice => "This phone number cannot be called.",
+                },
+            ),
+            RequestError::NoCallbackBase => Self::internal(),
+            RequestError::Locked { retry_after } => Self::too_many_attempts(*retry_after),
+            RequestError::TooSoon { retry_after }
+            | RequestError::QuotaExhausted { retry_after }
+            | RequestError::TooManyFromIp { retry_after } => Self::too_many_requests(*retry_after),
+            RequestError::Store(crate::store::StoreError::UnexpectedReply(_)) => Self::internal(),
+            RequestError::Store(_) => Self::unavailable(),
+            RequestError::Delivery {
+                channel: Channel::Sms,
+                ..
+            } => Self::new(
+                StatusCode::BAD_GATEWAY,
+                "sms_delivery_failed",
+                "The SMS could not be sent. Check the number or try again later.",
+            ),
+            RequestError::Delivery {
+                channel: Channel::Voice,
+                ..
+            } => Self::new(
+                StatusCode::BAD_GATEWAY,
+                "voice_call_failed",
+                "The call could not be placed. Check the number or try again later.",
+            ),
+        }
+    }
+}
+
+impl From<&VerifyError> for ApiError {
+    fn from(err: &VerifyError) -> Self {
+        match err {
+            VerifyError::InvalidCode { .. } => Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_code",
+                "Invalid or expired OTP.",
+            ),
+            VerifyError::Locked { retry_after } => Self::too_many_attempts(*retry_after),
+            VerifyError::TooManyFromIp { retry_after } => Self::too_many_requests(*retry_after),
+            VerifyError::Store(crate::store::StoreError::UnexpectedReply(_))
+            | VerifyError::Token(_) => Self::internal(),
+            VerifyError::Store(_) => Self::unavailable(),
+        }
+    }
+}
+
+impl From<&IdempotencyError> for ApiError {
+    fn from(err: &IdempotencyError) -> Self {
+        match err {
+            IdempotencyError::Reused => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "This Idempotency-Key was already used with a different request body.",
+            ),
+            IdempotencyError::InProgress => Self::new(
+                StatusCode::CONFLICT,
+                "idempotency_key_in_use",
+                "A request with this Idempotency-Key is still being processed. Retry shortly.",
+            )
+            .retry_after(1),
+            IdempotencyError::Store(crate::store::StoreError::UnexpectedReply(_)) => {
+                Self::internal()
+            }
+            IdempotencyError::Store(_) => Self::unavailable(),
+        }
+    }
+}
+
+/// Logs a failure once, at the level its status deserves, and answers it.
+pub(super) fn fail<E>(err: &E, phone: Option<&PhoneNumber>) -> Response<Body>
+where
+    E: std::error::Error + 'static,
+    for<'a> &'a E: Into<ApiError>,
+{
+    let api: ApiError = err.into();
+    let phone = phone.map(|p| p.masked().to_string()).unwrap_or_default();
+    if api.status.is_server_error() {
+        tracing::error!(phone, status = api.status.as_u16(), error = %crate::error_chain(err), "request failed");
+    } else {
+        tracing::info!(phone, status = api.status.as_u16(), outcome = api.code, reason = %err, "request refused");
+    }
+    api.into_response()
+}

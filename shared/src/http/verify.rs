@@ -1,0 +1,75 @@
+//! `POST /api/otp/verify`: parse, run the verify use case, answer.
+
+use lambda_http::{Body, Request, Response, http::StatusCode};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    errors::fail,
+    json_response,
+    parse::{client_ip, parse},
+};
+use crate::{
+    domain::{OtpCode, PhoneNumber},
+    metrics::{self, Metric},
+    services::Services,
+    usecase::verify::{VerifyError, verify_otp as verify_use_case},
+};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VerifyBody {
+    phone_number: String,
+    otp: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ApprovedBody {
+    status: &'static str,
+    message: &'static str,
+    verification_token: String,
+    expires_in_seconds: u64,
+}
+
+/// `POST /api/otp/verify`
+pub async fn verify_otp(services: &Services, event: Request) -> Response<Body> {
+    let length = services.config.policy.code_length;
+    let input = parse::<VerifyBody>(
+        &event,
+        "Request body must be a JSON object with string fields \"phoneNumber\" and \"otp\".",
+    )
+    .and_then(|body| {
+        let phone = PhoneNumber::parse(&body.phone_number)?;
+        let code = OtpCode::parse(&body.otp, length)?;
+        Ok((phone, code))
+    });
+    let (phone, code) = match input {
+        Ok(input) => input,
+        Err(err) => return fail(&err, None),
+    };
+    let result = verify_use_case(services, &phone, &code, &client_ip(&event)).await;
+    let outcome_metric = match &result {
+        Ok(_) => Some(Metric::OtpVerified),
+        Err(VerifyError::InvalidCode { .. }) => Some(Metric::OtpRejected),
+        Err(VerifyError::Locked { .. } | VerifyError::TooManyFromIp { .. }) => {
+            Some(Metric::RateLimited)
+        }
+        Err(_) => None,
+    };
+    metrics::emit(phone.country(), outcome_metric.as_slice());
+    match result {
+        Ok(token) => {
+            tracing::info!(phone = %phone.masked(), outcome = "approved", "otp verified");
+            json_response(
+                StatusCode::OK,
+                &ApprovedBody {
+                    status: "approved",
+                    message: "OTP verified successfully.",
+                    verification_token: token.token,
+                    expires_in_seconds: token.expires_in.as_secs(),
+                },
+            )
+        }
+        Err(err) => fail(&err, Some(&phone)),
+    }
+}

@@ -1,0 +1,152 @@
+//! Codes: storing one per send (with the cooldown, quota and lock checks),
+//! undoing a failed send, and checking guesses. One script each.
+
+use std::time::Duration;
+
+use super::{Store, StoreError, millis};
+use crate::domain::{CodeDigest, PhoneNumber, SealedCode, SendId};
+
+/// What became of a send that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendFate {
+    /// Refused or never connected: no SMS went out.
+    NotSent,
+    /// Ended unclearly (timeout, 5xx): an SMS may have gone out.
+    MaybeSent,
+}
+
+/// The limits a send is checked against.
+#[derive(Debug, Clone, Copy)]
+pub struct SendLimits {
+    pub code_ttl: Duration,
+    pub cooldown: Duration,
+    pub max_sends: u32,
+    pub window: Duration,
+}
+
+/// The limits a guess is checked against.
+#[derive(Debug, Clone, Copy)]
+pub struct GuessLimits {
+    pub max_attempts: u32,
+    pub lockout: Duration,
+    pub failure_window: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendDecision {
+    /// The code is stored; the SMS or call may go out.
+    Stored,
+    Locked {
+        retry_after: Duration,
+    },
+    TooSoon {
+        retry_after: Duration,
+    },
+    QuotaExhausted {
+        retry_after: Duration,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuessDecision {
+    Approved,
+    Rejected {
+        attempts_left: u32,
+    },
+    /// Locked before this guess, or by it.
+    Locked {
+        retry_after: Duration,
+    },
+}
+
+impl Store {
+    /// Checks lock, cooldown and quota, then records the send and stores the
+    /// code's digest, replacing any earlier code.
+    /// `sealed` is the code for a call to speak, with its expiry (epoch ms).
+    pub async fn begin_send(
+        &self,
+        phone: &PhoneNumber,
+        send: &SendId,
+        digest: &CodeDigest,
+        sealed: Option<(&SealedCode, u64)>,
+        limits: SendLimits,
+    ) -> Result<SendDecision, StoreError> {
+        let mut invocation = self.request.prepare_invoke();
+        invocation
+            .key(self.key(phone, "code"))
+            .key(self.key(phone, "lock"))
+            .key(self.key(phone, "sends"))
+            .arg(digest.as_str())
+            .arg(send.as_str())
+            .arg(millis(limits.code_ttl))
+            .arg(millis(limits.cooldown))
+            .arg(limits.max_sends)
+            .arg(millis(limits.window))
+            .arg(sealed.map(|(s, _)| s.as_str()).unwrap_or_default())
+            .arg(sealed.map(|(_, exp)| exp).unwrap_or_default())
+            .arg(self.not_after());
+        let (outcome, wait_ms): (String, i64) = self.run(invocation).await?;
+        let retry_after = Duration::from_millis(wait_ms.max(0) as u64);
+        match outcome.as_str() {
+            "stored" => Ok(SendDecision::Stored),
+            "locked" => Ok(SendDecision::Locked { retry_after }),
+            "cooldown" => Ok(SendDecision::TooSoon { retry_after }),
+            "quota" => Ok(SendDecision::QuotaExhausted { retry_after }),
+            "expired" => Err(StoreError::Late),
+            other => Err(StoreError::UnexpectedReply(other.to_owned())),
+        }
+    }
+
+    /// Removes the code stored by `send` if it is still the current one; a
+    /// send that surely never reached Plivo also stops counting.
+    pub async fn cancel_send(
+        &self,
+        phone: &PhoneNumber,
+        send: &SendId,
+        fate: SendFate,
+    ) -> Result<(), StoreError> {
+        let mut invocation = self.release.prepare_invoke();
+        invocation
+            .key(self.key(phone, "code"))
+            .key(self.key(phone, "sends"))
+            .arg(send.as_str())
+            .arg(if fate == SendFate::NotSent { "1" } else { "0" });
+        self.run::<i64>(invocation).await.map(drop)
+    }
+
+    /// Compares a guess with the stored digest; a wrong guess is counted and
+    /// the last allowed one locks the phone and deletes its code.
+    pub async fn check_guess(
+        &self,
+        phone: &PhoneNumber,
+        digest: &CodeDigest,
+        limits: GuessLimits,
+    ) -> Result<GuessDecision, StoreError> {
+        let mut invocation = self.verify.prepare_invoke();
+        invocation
+            .key(self.key(phone, "code"))
+            .key(self.key(phone, "fails"))
+            .key(self.key(phone, "lock"))
+            .key(self.key(phone, "last"))
+            .arg(digest.as_str())
+            .arg(limits.max_attempts)
+            .arg(millis(limits.lockout))
+            .arg(millis(limits.failure_window))
+            // Lets a resent call (the cluster client retries after a dropped
+            // connection) get its first answer instead of a second decision.
+            .arg(uuid::Uuid::new_v4().simple().to_string())
+            .arg(self.not_after());
+        let (outcome, n): (String, i64) = self.run(invocation).await?;
+        match outcome.as_str() {
+            "approved" => Ok(GuessDecision::Approved),
+            "rejected" => Ok(GuessDecision::Rejected {
+                attempts_left: n.max(0) as u32,
+            }),
+            "locked" => Ok(GuessDecision::Locked {
+                retry_after: Duration::from_millis(n.max(0) as u64),
+            }),
+            "expired" => Err(StoreError::Late),
+            other => Err(StoreError::UnexpectedReply(other.to_owned())),
+        }
+    }
+}
