@@ -7,7 +7,7 @@ use std::{
 };
 
 use crate::{
-    domain::{Channel, CodeLength, OtpCode, PhoneNumber},
+    domain::{Channel, CodeLength, NumberType, OtpCode, PhoneNumber},
     message::{MessageTemplate, VoiceTemplate},
 };
 
@@ -42,7 +42,10 @@ pub struct OtpPolicy {
     pub code_length: CodeLength,
     pub code_ttl: Duration,
     pub max_attempts: u32,
+    /// The first lock's length; each further lock within a day doubles it.
     pub lockout: Duration,
+    /// Wrong guesses at live codes a phone may make in 24 hours, in all.
+    pub max_failures_per_day: u32,
     /// How long wrong guesses are remembered after the latest one. A new code
     /// does not reset them, so asking for codes cannot buy more guesses.
     pub failure_window: Duration,
@@ -54,9 +57,17 @@ pub struct OtpPolicy {
     pub voice_allowed_countries: BTreeSet<String>,
     /// The channels on offer (`OTP_CHANNELS`).
     pub channels: BTreeSet<Channel>,
+    /// The line types each channel may reach, by libphonenumber's plan.
+    pub sms_number_types: BTreeSet<NumberType>,
+    pub voice_number_types: BTreeSet<NumberType>,
+    /// Numbers exempt from the type and range rules: named on purpose.
+    pub trusted_numbers: BTreeSet<String>,
     /// Calls allowed from one source IP per hour, shared by all instances.
     pub ip_max_sends_per_hour: u32,
     pub ip_max_verifies_per_hour: u32,
+    /// The same per IPv6 /48 (a site's block), by default ten times more.
+    pub ipv6_48_max_sends_per_hour: u32,
+    pub ipv6_48_max_verifies_per_hour: u32,
     /// Numbers with a fixed code and no SMS (app-store review, staging).
     pub test_numbers: HashMap<String, OtpCode>,
 }
@@ -114,11 +125,14 @@ impl Config {
         };
         let code_ttl = env.seconds("OTP_TTL_SECONDS", 300, 30, 600)?;
         let allowed_countries = env.countries("ALLOWED_COUNTRIES")?;
+        let ip_sends = env.number("IP_MAX_SENDS_PER_HOUR", 20, 1, 100_000)?;
+        let ip_verifies = env.number("IP_MAX_VERIFIES_PER_HOUR", 60, 1, 100_000)?;
         let policy = OtpPolicy {
             code_length,
             code_ttl,
             max_attempts: env.number("OTP_MAX_ATTEMPTS", 5, 1, 100)? as u32,
             lockout: env.seconds("OTP_LOCKOUT_SECONDS", 900, 1, 86_400)?,
+            max_failures_per_day: env.number("OTP_MAX_FAILURES_PER_DAY", 20, 1, 100)? as u32,
             failure_window: Duration::from_secs(3_600),
             resend_cooldown: env.seconds("OTP_RESEND_COOLDOWN_SECONDS", 30, 0, 3_600)?,
             max_sends_per_hour: env.number("OTP_MAX_SENDS_PER_HOUR", 5, 1, 1_000)? as u32,
@@ -128,9 +142,27 @@ impl Config {
             },
             allowed_countries,
             channels: env.channels("OTP_CHANNELS")?,
-            ip_max_sends_per_hour: env.number("IP_MAX_SENDS_PER_HOUR", 20, 1, 100_000)? as u32,
-            ip_max_verifies_per_hour: env.number("IP_MAX_VERIFIES_PER_HOUR", 60, 1, 100_000)?
-                as u32,
+            sms_number_types: env
+                .number_types("ALLOWED_NUMBER_TYPES", "mobile,fixed_line_or_mobile")?,
+            voice_number_types: env.number_types(
+                "VOICE_ALLOWED_NUMBER_TYPES",
+                "mobile,fixed_line_or_mobile,fixed_line",
+            )?,
+            trusted_numbers: env.phone_list("TRUSTED_PHONE_NUMBERS")?,
+            ip_max_sends_per_hour: ip_sends as u32,
+            ip_max_verifies_per_hour: ip_verifies as u32,
+            ipv6_48_max_sends_per_hour: env.number(
+                "IPV6_48_MAX_SENDS_PER_HOUR",
+                ip_sends * 10,
+                1,
+                1_000_000,
+            )? as u32,
+            ipv6_48_max_verifies_per_hour: env.number(
+                "IPV6_48_MAX_VERIFIES_PER_HOUR",
+                ip_verifies * 10,
+                1,
+                1_000_000,
+            )? as u32,
             test_numbers: env.test_numbers("TEST_PHONE_NUMBERS", code_length)?,
         };
         let token = TokenConfig {
@@ -339,6 +371,46 @@ impl Env<'_> {
             });
         }
         Ok(channels)
+    }
+
+    fn number_types(
+        &self,
+        var: &'static str,
+        default: &str,
+    ) -> Result<BTreeSet<NumberType>, ConfigError> {
+        let raw = self.text(var, default)?;
+        raw.split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(|t| {
+                NumberType::parse(&t.to_ascii_lowercase()).ok_or_else(|| ConfigError::Invalid {
+                    var,
+                    reason: format!(
+                        "{t:?} is not a libphonenumber type; use {}",
+                        NumberType::ALL.map(NumberType::name).join(", ")
+                    ),
+                })
+            })
+            .collect()
+    }
+
+    /// A comma list of E.164 numbers, normalised.
+    fn phone_list(&self, var: &'static str) -> Result<BTreeSet<String>, ConfigError> {
+        let Some(raw) = self.optional(var) else {
+            return Ok(BTreeSet::new());
+        };
+        raw.split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|n| {
+                PhoneNumber::parse(n)
+                    .map(|p| p.as_e164().to_owned())
+                    .map_err(|e| ConfigError::Invalid {
+                        var,
+                        reason: format!("an entry is not valid E.164: {e}"),
+                    })
+            })
+            .collect()
     }
 
     fn choice(
@@ -557,6 +629,8 @@ mod tests {
             ("VOICE_ALLOWED_COUNTRIES", "USA"),
             ("PUBLIC_BASE_URL", "auth.example.com"),
             ("PUBLIC_BASE_URL", "https://auth.example.com/?x=1"),
+            ("ALLOWED_NUMBER_TYPES", "mobile,satellite"),
+            ("TRUSTED_PHONE_NUMBERS", "+1415"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             assert!(err.to_string().starts_with(var), "{var}={value}: {err}");

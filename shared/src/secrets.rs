@@ -11,7 +11,7 @@ use aws_sdk_secretsmanager::Client;
 use jsonwebtoken::EncodingKey;
 use serde::Deserialize;
 
-use crate::domain::{CodeKey, SealKey};
+use crate::domain::{CodeKey, PhoneTagKey, SealKey};
 
 /// The signing key must carry at least HS256's 256 bits.
 pub const MIN_SIGNING_KEY_BYTES: usize = 32;
@@ -40,6 +40,9 @@ pub struct Secrets {
     pub plivo: PlivoCredentials,
     pub code_key: CodeKey,
     pub seal_key: SealKey,
+    /// Names each phone's keys in Redis; derived from `signing_key`, which
+    /// is therefore never rotated (tokens and codes rotate by their lists).
+    pub phone_tags: PhoneTagKey,
     pub token_key: EncodingKey,
 }
 
@@ -106,6 +109,7 @@ impl Secrets {
             },
             code_key: CodeKey::derive(key),
             seal_key: SealKey::derive(key),
+            phone_tags: PhoneTagKey::derive(key),
             token_key: EncodingKey::from_secret(key),
         })
     }

@@ -20,6 +20,7 @@ from .service import (API, SENDER, answer_params, call, calls_to, post, post_as_
 pytestmark = pytest.mark.usefixtures("functions_are_built")
 
 WEBHOOKS = ["/api/otp/voice/answer", "/api/otp/voice/hangup", "/api/otp/status"]
+CALLING = "A call is on its way with the OTP."
 PENDING = {"status": "pending", "message": "OTP has been sent successfully.",
            "expiresInSeconds": 300, "retryAfterSeconds": 30}
 
@@ -43,7 +44,7 @@ def status_answered(phone, status):
 def test_a_code_requested_by_voice_is_spoken_and_verifies_and_is_not_spoken_again():
     phone = "+14155550701"
     status, headers, body = call("/api/otp/request", {"phoneNumber": phone, "channel": "voice"})
-    assert (status, body) == (200, {**PENDING, "channel": "voice"})
+    assert (status, body) == (200, {**PENDING, "channel": "voice", "message": CALLING})
 
     record = answered_call(phone)
     assert record["src"] == SENDER
@@ -109,7 +110,7 @@ def test_an_undelivered_sms_lifts_the_cooldown_so_a_call_can_follow_at_once():
                                {"status": "undelivered", "http_status": 204}]
 
     status, _, body = call("/api/otp/request", {"phoneNumber": phone, "channel": "voice"})
-    assert (status, body) == (200, {**PENDING, "channel": "voice"})
+    assert (status, body) == (200, {**PENDING, "channel": "voice", "message": CALLING})
     code = spoken_codes(answered_call(phone)["text"])[0]
     status, _, body = call("/api/otp/verify", {"phoneNumber": phone, "otp": code})
     assert status == 200, body

@@ -5,40 +5,55 @@ use std::{fmt, net::IpAddr};
 
 /// The caller's address as the rate limits count it. IPv6 callers are
 /// counted per /64, the block one subscriber is usually given, so rotating
-/// through one's own addresses does not multiply the limit.
+/// through one's own addresses does not multiply the limit; and again per
+/// /48, the block a site is given, so that one holder of a /48 does not
+/// get 65,536 budgets.
 #[derive(Clone, PartialEq, Eq)]
-pub struct ClientIp(String);
+pub struct ClientIp {
+    key: String,
+    site: Option<String>,
+}
 
 impl ClientIp {
     pub fn parse(input: &str) -> Option<Self> {
         match input.trim().parse::<IpAddr>().ok()? {
-            IpAddr::V4(v4) => Some(Self(v4.to_string())),
+            IpAddr::V4(v4) => Some(Self::single(v4.to_string())),
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => Some(Self(v4.to_string())),
+                Some(v4) => Some(Self::single(v4.to_string())),
                 None => {
                     let s = v6.segments();
-                    Some(Self(format!(
-                        "{:x}:{:x}:{:x}:{:x}::/64",
-                        s[0], s[1], s[2], s[3]
-                    )))
+                    Some(Self {
+                        key: format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3]),
+                        site: Some(format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])),
+                    })
                 }
             },
         }
     }
 
-    /// The one budget shared by calls whose address is not known.
-    pub fn unknown() -> Self {
-        Self("unknown".into())
+    fn single(key: String) -> Self {
+        Self { key, site: None }
     }
 
+    /// The one budget shared by calls whose address is not known.
+    pub fn unknown() -> Self {
+        Self::single("unknown".into())
+    }
+
+    /// The address, or the IPv6 /64 it belongs to.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.key
+    }
+
+    /// The IPv6 /48 the address belongs to; none for IPv4.
+    pub fn site(&self) -> Option<&str> {
+        self.site.as_deref()
     }
 }
 
 impl fmt::Debug for ClientIp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ClientIp({})", self.0)
+        write!(f, "ClientIp({})", self.key)
     }
 }
 
@@ -84,6 +99,8 @@ mod tests {
         let b = ClientIp::parse("2001:db8:1:2:bbbb::9").unwrap();
         assert_eq!(a, b);
         assert_eq!(a.as_str(), "2001:db8:1:2::/64");
+        assert_eq!(a.site(), Some("2001:db8:1::/48"));
+        assert_eq!(ClientIp::parse("203.0.113.7").unwrap().site(), None);
     }
 
     #[test]

@@ -6,9 +6,11 @@ mod code;
 mod delivery;
 mod phone;
 mod sealed;
+mod tag;
 
 pub use client::{ClientIp, IdempotencyKey};
 pub use code::{CodeDigest, CodeKey, CodeLength, OtpCode, OtpCodeError};
 pub use delivery::{ANSWER_PATH, CallbackBase, Channel, HANGUP_PATH, STATUS_PATH, SendId};
-pub use phone::{PhoneNumber, PhoneNumberError};
+pub use phone::{NumberType, PhoneNumber, PhoneNumberError};
 pub use sealed::{SealKey, SealedCode};
+pub use tag::{PhoneTag, PhoneTagKey};

@@ -1,5 +1,5 @@
 //! `PhoneNumber`: a valid E.164 number, with what the rules need to know
-//! about it (its country, whether it costs the sender extra).
+//! about it (its country, its line type by the numbering plan).
 
 use std::fmt;
 
@@ -11,7 +11,81 @@ use rlibphonenumber::{PhoneNumber as Parsed, PhoneNumberFormat, PhoneNumberType}
 pub struct PhoneNumber {
     e164: String,
     country: Option<String>,
-    premium: bool,
+    kind: NumberType,
+}
+
+/// libphonenumber's number types, by the numbering plan alone (a ported
+/// number keeps the type of its range).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum NumberType {
+    FixedLine,
+    Mobile,
+    FixedLineOrMobile,
+    TollFree,
+    PremiumRate,
+    SharedCost,
+    Voip,
+    PersonalNumber,
+    Pager,
+    Uan,
+    Voicemail,
+    Unknown,
+}
+
+impl NumberType {
+    pub const ALL: [Self; 12] = [
+        Self::FixedLine,
+        Self::Mobile,
+        Self::FixedLineOrMobile,
+        Self::TollFree,
+        Self::PremiumRate,
+        Self::SharedCost,
+        Self::Voip,
+        Self::PersonalNumber,
+        Self::Pager,
+        Self::Uan,
+        Self::Voicemail,
+        Self::Unknown,
+    ];
+
+    /// libphonenumber's name, in snake case (`fixed_line_or_mobile`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::FixedLine => "fixed_line",
+            Self::Mobile => "mobile",
+            Self::FixedLineOrMobile => "fixed_line_or_mobile",
+            Self::TollFree => "toll_free",
+            Self::PremiumRate => "premium_rate",
+            Self::SharedCost => "shared_cost",
+            Self::Voip => "voip",
+            Self::PersonalNumber => "personal_number",
+            Self::Pager => "pager",
+            Self::Uan => "uan",
+            Self::Voicemail => "voicemail",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    fn of(parsed: PhoneNumberType) -> Self {
+        match parsed {
+            PhoneNumberType::FixedLine => Self::FixedLine,
+            PhoneNumberType::Mobile => Self::Mobile,
+            PhoneNumberType::FixedLineOrMobile => Self::FixedLineOrMobile,
+            PhoneNumberType::TollFree => Self::TollFree,
+            PhoneNumberType::PremiumRate => Self::PremiumRate,
+            PhoneNumberType::SharedCost => Self::SharedCost,
+            PhoneNumberType::VoIP => Self::Voip,
+            PhoneNumberType::PersonalNumber => Self::PersonalNumber,
+            PhoneNumberType::Pager => Self::Pager,
+            PhoneNumberType::UAN => Self::Uan,
+            PhoneNumberType::VoiceMail => Self::Voicemail,
+            PhoneNumberType::Unknown => Self::Unknown,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -54,10 +128,7 @@ impl PhoneNumber {
             return Err(PhoneNumberError::Invalid);
         }
         let e164 = parsed.format_as(PhoneNumberFormat::E164).into_owned();
-        let premium = matches!(
-            parsed.get_type(),
-            PhoneNumberType::PremiumRate | PhoneNumberType::SharedCost
-        );
+        let kind = NumberType::of(parsed.get_type());
         // "001" and "ZZ" stand for numbers of no single region.
         let country = parsed
             .get_region_code()
@@ -66,7 +137,7 @@ impl PhoneNumber {
         Ok(Self {
             e164,
             country,
-            premium,
+            kind,
         })
     }
 
@@ -90,7 +161,17 @@ impl PhoneNumber {
     /// Premium-rate and shared-cost numbers earn their owner money per SMS:
     /// the classic target of SMS pumping.
     pub fn is_premium_or_shared_cost(&self) -> bool {
-        self.premium
+        matches!(self.kind, NumberType::PremiumRate | NumberType::SharedCost)
+    }
+
+    pub fn kind(&self) -> NumberType {
+        self.kind
+    }
+
+    /// Numbers of no single country: international freephone (+800),
+    /// satellite (+881, +870), international networks (+882, +883).
+    pub fn is_non_geographic(&self) -> bool {
+        self.country.is_none()
     }
 
     /// The form safe for logs: `+1415*****71`.
@@ -196,6 +277,35 @@ mod tests {
                 .unwrap()
                 .is_premium_or_shared_cost()
         );
+    }
+
+    #[test]
+    fn costly_number_ranges_get_their_libphonenumber_type() {
+        for (number, kind, geographic) in [
+            ("+14155552671", NumberType::FixedLineOrMobile, true),
+            ("+447400123456", NumberType::Mobile, true),
+            ("+447012345678", NumberType::PersonalNumber, true),
+            ("+447640123456", NumberType::Pager, true),
+            ("+445612345678", NumberType::Voip, true),
+            ("+445512345678", NumberType::Uan, true),
+            ("+80012345678", NumberType::TollFree, false),
+        ] {
+            let phone = PhoneNumber::parse(number).unwrap();
+            assert_eq!(phone.kind(), kind, "{number}");
+            assert_eq!(!phone.is_non_geographic(), geographic, "{number}");
+        }
+        for satellite in ["+8816212345678", "+870773111632", "+883510012345"] {
+            let phone = PhoneNumber::parse(satellite).unwrap();
+            assert!(phone.is_non_geographic(), "{satellite}: {:?}", phone.kind());
+        }
+    }
+
+    #[test]
+    fn number_types_parse_from_their_libphonenumber_names() {
+        for kind in NumberType::ALL {
+            assert_eq!(NumberType::parse(kind.name()), Some(kind));
+        }
+        assert_eq!(NumberType::parse("MOBILE"), None);
     }
 
     #[test]

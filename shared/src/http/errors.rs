@@ -20,6 +20,13 @@ use crate::{
 
 /// How long a client should wait when a dependency is down.
 const UNAVAILABLE_RETRY_AFTER: u64 = 5;
+/// The longest wait a 429 names: past it the client is told again.
+const MAX_RETRY_AFTER: u64 = 3_600;
+
+/// Whole minutes, at least one and at most an hour.
+fn coarse_seconds(wait: Duration) -> u64 {
+    (whole_seconds(wait).div_ceil(60) * 60).clamp(60, MAX_RETRY_AFTER)
+}
 
 #[derive(Serialize)]
 pub(super) struct ErrorBody<'a> {
@@ -52,22 +59,44 @@ impl ApiError {
         self
     }
 
-    fn too_many_requests(wait: Duration) -> Self {
-        let secs = whole_seconds(wait);
+    /// Cooldown, quota and lock look the same from outside, with a wait
+    /// rounded up to whole minutes: a stranger learns only that this
+    /// number cannot have a code right now, not when someone asked for one.
+    fn phone_busy(wait: Duration) -> Self {
+        let secs = coarse_seconds(wait);
         Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_requests",
-            format!("Too many OTP requests for this phone number. Try again in {secs} seconds."),
+            format!(
+                "No new code can be sent to this phone number yet. Try again in {} minute(s).",
+                secs / 60
+            ),
+        )
+        .retry_after(secs)
+    }
+
+    fn from_this_network(wait: Duration) -> Self {
+        let secs = coarse_seconds(wait);
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            format!(
+                "Too many requests from your network. Try again in {} minute(s).",
+                secs / 60
+            ),
         )
         .retry_after(secs)
     }
 
     fn too_many_attempts(wait: Duration) -> Self {
-        let secs = whole_seconds(wait);
+        let secs = coarse_seconds(wait);
         Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_attempts",
-            format!("Too many failed attempts for this phone number. Try again in {secs} seconds."),
+            format!(
+                "Too many failed attempts for this phone number. Try again in {} minute(s).",
+                secs / 60
+            ),
         )
         .retry_after(secs)
     }
@@ -142,6 +171,8 @@ pub(super) enum InputError {
     Code(#[from] OtpCodeError),
     #[error("channel is not sms or voice")]
     Channel,
+    #[error("content type is not JSON")]
+    MediaType,
 }
 
 impl From<&InputError> for ApiError {
@@ -160,6 +191,11 @@ impl From<&InputError> for ApiError {
                 StatusCode::BAD_REQUEST,
                 "invalid_code_format",
                 format!("otp must be exactly {} digits.", err.expected),
+            ),
+            InputError::MediaType => Self::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Send the body as JSON with Content-Type: application/json.",
             ),
             InputError::Channel => Self::new(
                 StatusCode::BAD_REQUEST,
@@ -187,10 +223,10 @@ impl From<&RequestError> for ApiError {
                 },
             ),
             RequestError::NoCallbackBase => Self::internal(),
-            RequestError::Locked { retry_after } => Self::too_many_attempts(*retry_after),
-            RequestError::TooSoon { retry_after }
-            | RequestError::QuotaExhausted { retry_after }
-            | RequestError::TooManyFromIp { retry_after } => Self::too_many_requests(*retry_after),
+            RequestError::Locked { retry_after }
+            | RequestError::TooSoon { retry_after }
+            | RequestError::QuotaExhausted { retry_after } => Self::phone_busy(*retry_after),
+            RequestError::TooManyFromIp { retry_after } => Self::from_this_network(*retry_after),
             RequestError::Store(crate::store::StoreError::UnexpectedReply(_)) => Self::internal(),
             RequestError::Store(_) => Self::unavailable(),
             RequestError::Delivery {
@@ -222,7 +258,12 @@ impl From<&VerifyError> for ApiError {
                 "Invalid or expired OTP.",
             ),
             VerifyError::Locked { retry_after } => Self::too_many_attempts(*retry_after),
-            VerifyError::TooManyFromIp { retry_after } => Self::too_many_requests(*retry_after),
+            VerifyError::AlreadyUsed => Self::new(
+                StatusCode::BAD_REQUEST,
+                "code_already_used",
+                "This code was already used. Request a new one if you need to verify again.",
+            ),
+            VerifyError::TooManyFromIp { retry_after } => Self::from_this_network(*retry_after),
             VerifyError::Store(crate::store::StoreError::UnexpectedReply(_))
             | VerifyError::Token(_) => Self::internal(),
             VerifyError::Store(_) => Self::unavailable(),

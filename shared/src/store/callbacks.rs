@@ -6,7 +6,7 @@ use std::time::Duration;
 use sha2::Digest;
 
 use super::{Store, StoreError, millis};
-use crate::domain::{PhoneNumber, SealedCode, SendId};
+use crate::domain::{PhoneTag, SealedCode, SendId};
 
 /// The sealed code of the phone's live send, if that send is `send`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,7 +30,7 @@ impl Store {
     /// The sealed code stored by `send`, if it is still the phone's live code.
     pub async fn live_code(
         &self,
-        phone: &PhoneNumber,
+        phone: &PhoneTag,
         send: &SendId,
     ) -> Result<Option<LiveCode>, StoreError> {
         let (id, sealed, exp): (Option<String>, Option<String>, Option<u64>) = self
@@ -54,7 +54,7 @@ impl Store {
     /// Applies a receipt that says `send`'s SMS was not delivered.
     pub async fn undelivered(
         &self,
-        phone: &PhoneNumber,
+        phone: &PhoneTag,
         send: &SendId,
         claim_fallback: bool,
     ) -> Result<Receipt, StoreError> {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::{Store, StoreError, millis};
-use crate::domain::{CodeDigest, PhoneNumber, SealedCode, SendId};
+use crate::domain::{CodeDigest, PhoneTag, SealedCode, SendId};
 
 /// What became of a send that failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,14 +22,20 @@ pub struct SendLimits {
     pub cooldown: Duration,
     pub max_sends: u32,
     pub window: Duration,
+    /// Wrong guesses in a day after which no new code is sent.
+    pub max_failures_per_day: u32,
 }
 
 /// The limits a guess is checked against.
 #[derive(Debug, Clone, Copy)]
 pub struct GuessLimits {
     pub max_attempts: u32,
+    /// The first lock's length; each further lock within a day doubles it.
     pub lockout: Duration,
     pub failure_window: Duration,
+    pub max_failures_per_day: u32,
+    /// How long the code just approved is recognised if submitted again.
+    pub used_ttl: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +56,8 @@ pub enum SendDecision {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GuessDecision {
     Approved,
+    /// The code approved moments ago, submitted again.
+    AlreadyUsed,
     Rejected {
         attempts_left: u32,
     },
@@ -60,12 +68,13 @@ pub enum GuessDecision {
 }
 
 impl Store {
-    /// Checks lock, cooldown and quota, then records the send and stores the
-    /// code's digest, replacing any earlier code.
-    /// `sealed` is the code for a call to speak, with its expiry (epoch ms).
+    /// Checks the day's failures, the cooldown and the quota, then records
+    /// the send and stores the code's digest, replacing any earlier code
+    /// (and ending a lock). `sealed` is the code for a call to speak, with
+    /// its expiry (epoch ms).
     pub async fn begin_send(
         &self,
-        phone: &PhoneNumber,
+        phone: &PhoneTag,
         send: &SendId,
         digest: &CodeDigest,
         sealed: Option<(&SealedCode, u64)>,
@@ -76,6 +85,8 @@ impl Store {
             .key(self.key(phone, "code"))
             .key(self.key(phone, "lock"))
             .key(self.key(phone, "sends"))
+            .key(self.key(phone, "fails"))
+            .key(self.key(phone, "daily"))
             .arg(digest.as_str())
             .arg(send.as_str())
             .arg(millis(limits.code_ttl))
@@ -84,6 +95,7 @@ impl Store {
             .arg(millis(limits.window))
             .arg(sealed.map(|(s, _)| s.as_str()).unwrap_or_default())
             .arg(sealed.map(|(_, exp)| exp).unwrap_or_default())
+            .arg(limits.max_failures_per_day)
             .arg(self.not_after());
         let (outcome, wait_ms): (String, i64) = self.run(invocation).await?;
         let retry_after = Duration::from_millis(wait_ms.max(0) as u64);
@@ -101,7 +113,7 @@ impl Store {
     /// send that surely never reached Plivo also stops counting.
     pub async fn cancel_send(
         &self,
-        phone: &PhoneNumber,
+        phone: &PhoneTag,
         send: &SendId,
         fate: SendFate,
     ) -> Result<(), StoreError> {
@@ -114,11 +126,12 @@ impl Store {
         self.run::<i64>(invocation).await.map(drop)
     }
 
-    /// Compares a guess with the stored digest; a wrong guess is counted and
-    /// the last allowed one locks the phone and deletes its code.
+    /// Compares a guess with the stored digest. A wrong guess at a live code
+    /// is counted; the last allowed one (per code, or per day) ends the code
+    /// and locks verification. With no live code nothing is counted.
     pub async fn check_guess(
         &self,
-        phone: &PhoneNumber,
+        phone: &PhoneTag,
         digest: &CodeDigest,
         limits: GuessLimits,
     ) -> Result<GuessDecision, StoreError> {
@@ -128,6 +141,9 @@ impl Store {
             .key(self.key(phone, "fails"))
             .key(self.key(phone, "lock"))
             .key(self.key(phone, "last"))
+            .key(self.key(phone, "used"))
+            .key(self.key(phone, "daily"))
+            .key(self.key(phone, "locks"))
             .arg(digest.as_str())
             .arg(limits.max_attempts)
             .arg(millis(limits.lockout))
@@ -135,10 +151,13 @@ impl Store {
             // Lets a resent call (the cluster client retries after a dropped
             // connection) get its first answer instead of a second decision.
             .arg(uuid::Uuid::new_v4().simple().to_string())
+            .arg(limits.max_failures_per_day)
+            .arg(millis(limits.used_ttl))
             .arg(self.not_after());
         let (outcome, n): (String, i64) = self.run(invocation).await?;
         match outcome.as_str() {
             "approved" => Ok(GuessDecision::Approved),
+            "used" => Ok(GuessDecision::AlreadyUsed),
             "rejected" => Ok(GuessDecision::Rejected {
                 attempts_left: n.max(0) as u32,
             }),

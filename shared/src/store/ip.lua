@@ -2,6 +2,9 @@
 -- Lambda instance, and says whether it is within the limit.
 -- KEYS: counter; ARGV: limit, window ms, not-after ms
 -- Reply: {'allowed', 0} | {'limited', milliseconds until the window ends}
+if late() then
+  return {'expired', 0}
+end
 local n = redis.call('INCR', KEYS[1])
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then

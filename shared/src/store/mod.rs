@@ -2,7 +2,8 @@
 //! server (EVALSHA, with the script loaded on first use per node), so rules
 //! hold across concurrent Lambda instances without read-then-write races.
 //!
-//! Keys of one phone share a hash tag, `{prefix}:{+14155552671}:code`, so
+//! Keys of one phone share a hash tag, `{prefix}:{<phone tag>}:code`, where
+//! the tag is a keyed hash of the number (no number is ever in Redis), so
 //! each script touches a single slot and runs on Redis Cluster and
 //! ElastiCache Serverless unchanged.
 
@@ -16,7 +17,7 @@ use redis::{
 };
 use tokio::sync::OnceCell;
 
-use crate::{config::RedisConfig, domain::PhoneNumber};
+use crate::{config::RedisConfig, domain::PhoneTag};
 
 mod callbacks;
 mod codes;
@@ -188,8 +189,8 @@ impl Store {
         millis(now + self.timeout)
     }
 
-    fn key(&self, phone: &PhoneNumber, name: &str) -> String {
-        format!("{}:{{{}}}:{}", self.prefix, phone.as_e164(), name)
+    fn key(&self, phone: &PhoneTag, name: &str) -> String {
+        format!("{}:{{{}}}:{}", self.prefix, phone.as_str(), name)
     }
 
     /// One plain command, for reads and single-key writes that need no script.

@@ -4,6 +4,9 @@
 -- call for this code is claimed: a receipt that arrives twice gets it once.
 -- KEYS: code; ARGV: send id, '1' to claim the fallback call, not-after ms
 -- Reply: {'stale'} | {'lifted'} | {'fallback', sealed code, expiry ms}
+if late() then
+  return {'expired'}
+end
 local live = redis.call('HMGET', KEYS[1], 'id', 'sealed', 'exp')
 if live[1] ~= ARGV[1] then
   return {'stale'}

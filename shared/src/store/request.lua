@@ -1,18 +1,28 @@
 -- Decides and records a send in one step, so concurrent requests for one
 -- phone can never both pass the cooldown or the hourly quota.
--- KEYS: code, lock, sends (all share the phone's hash tag)
+-- KEYS: code, lock, sends, fails, daily failures (all share the phone's hash tag)
 -- ARGV: digest, send id, code ttl ms, cooldown ms, max sends, window ms,
---       sealed code ('' for none), its expiry epoch ms, not-after ms
+--       sealed code ('' for none), its expiry epoch ms, max failures a day,
+--       not-after ms
 -- Reply: {outcome, milliseconds to wait (0 when stored)}
-local lock_ms = redis.call('PTTL', KEYS[2])
-if lock_ms > 0 then
-  return {'locked', lock_ms}
-end
 
 -- A resend of this very call (after a dropped connection) finds its own
 -- send already recorded: the same answer, nothing counted twice.
 if redis.call('ZSCORE', KEYS[3], ARGV[2]) then
   return {'stored', 0}
+end
+if late() then
+  return {'expired', 0}
+end
+
+-- A phone that took its day's worth of wrong guesses gets no new code
+-- until the oldest of them is a day old: a code it could not use would
+-- only cost an SMS.
+local day = 86400000
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - day)
+if redis.call('ZCARD', KEYS[5]) >= tonumber(ARGV[9]) then
+  local oldest = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
+  return {'locked', math.max(1, tonumber(oldest[2]) + day - now)}
 end
 
 local window = tonumber(ARGV[6])
@@ -36,7 +46,9 @@ end
 redis.call('ZADD', KEYS[3], now, ARGV[2])
 redis.call('PEXPIRE', KEYS[3], window)
 -- Replacing the hash drops the previous code: one valid code per phone.
-redis.call('DEL', KEYS[1])
+-- A new code ends a lock (the lock ended the old code) and gets its own
+-- OTP_MAX_ATTEMPTS; the daily failures above still bound every guess.
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[4])
 redis.call('HSET', KEYS[1], 'digest', ARGV[1], 'id', ARGV[2])
 if ARGV[7] ~= '' then
   redis.call('HSET', KEYS[1], 'sealed', ARGV[7], 'exp', ARGV[8])

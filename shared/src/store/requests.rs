@@ -6,7 +6,7 @@ use std::time::Duration;
 use sha2::Digest;
 
 use super::{Store, StoreError, millis};
-use crate::domain::{ClientIp, IdempotencyKey};
+use crate::domain::{IdempotencyKey, PhoneTag};
 
 /// Which per-IP budget a call draws on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,9 +45,10 @@ pub struct RecordedResponse {
 impl Store {
     /// Counts a call from `ip` and says whether it is within `limit` for the
     /// current hour. IP keys carry their own hash tag: one more round trip.
+    /// `block` is an address, an IPv6 /64 or an IPv6 /48.
     pub async fn count_ip(
         &self,
-        ip: &ClientIp,
+        block: &str,
         action: IpAction,
         limit: u32,
         window: Duration,
@@ -58,7 +59,7 @@ impl Store {
         };
         let mut invocation = self.ip.prepare_invoke();
         invocation
-            .key(format!("{}:ip:{{{}}}:{name}", self.prefix, ip.as_str()))
+            .key(format!("{}:ip:{{{block}}}:{name}", self.prefix))
             .arg(limit)
             .arg(millis(window))
             .arg(self.not_after());
@@ -73,23 +74,31 @@ impl Store {
         }
     }
 
-    fn idempotency_key(&self, key: &IdempotencyKey) -> String {
+    /// Under the phone's hash tag: keys are scoped to the number, so one
+    /// client's predictable key never collides with another client's.
+    fn idempotency_key(&self, phone: &PhoneTag, key: &IdempotencyKey) -> String {
         // Hashed: the key is client input of up to 255 bytes.
         let digest = sha2::Sha256::digest(key.as_str().as_bytes());
-        format!("{}:idem:{{{}}}", self.prefix, hex::encode(digest))
+        format!(
+            "{}:{{{}}}:idem:{}",
+            self.prefix,
+            phone.as_str(),
+            hex::encode(digest)
+        )
     }
 
     /// Claims `key` for a request, or says what became of it. A claim that
     /// is never settled lapses after `pending_ttl`.
     pub async fn claim(
         &self,
+        phone: &PhoneTag,
         key: &IdempotencyKey,
         fingerprint: &str,
         pending_ttl: Duration,
     ) -> Result<Claim, StoreError> {
         let mut invocation = self.claim.prepare_invoke();
         invocation
-            .key(self.idempotency_key(key))
+            .key(self.idempotency_key(phone, key))
             .arg(fingerprint)
             .arg(millis(pending_ttl))
             .arg(uuid::Uuid::new_v4().simple().to_string())
@@ -116,13 +125,16 @@ impl Store {
     /// frees the key so that a retry runs the request again.
     pub async fn settle(
         &self,
+        phone: &PhoneTag,
         key: &IdempotencyKey,
         fingerprint: &str,
         response: Option<&RecordedResponse>,
         replay_ttl: Duration,
     ) -> Result<(), StoreError> {
         let mut invocation = self.settle.prepare_invoke();
-        invocation.key(self.idempotency_key(key)).arg(fingerprint);
+        invocation
+            .key(self.idempotency_key(phone, key))
+            .arg(fingerprint);
         match response {
             Some(r) => invocation
                 .arg(r.status)

@@ -1,8 +1,9 @@
 -- Checks a guess and counts it in one step, so concurrent guesses are all
 -- counted and a correct code is accepted exactly once.
--- KEYS: code, fails, lock, last (all share the phone's hash tag)
--- ARGV: digest, max attempts, lockout ms, failure window ms, guess id, not-after ms
--- Reply: {outcome, number}: approved 0 | rejected attempts-left | locked ms
+-- KEYS: code, fails, lock, last, used, daily failures, locks (one hash tag)
+-- ARGV: digest, max attempts, lockout ms, failure window ms, guess id,
+--       max failures a day, used ttl ms, not-after ms
+-- Reply: {outcome, number}: approved 0 | used 0 | rejected attempts-left | locked ms
 
 -- A client that resends this very call (after a dropped connection) gets
 -- the first run's answer: a right code is not then counted as a wrong one.
@@ -10,10 +11,19 @@ local last = redis.call('HMGET', KEYS[4], 'id', 'outcome', 'n')
 if last[1] == ARGV[5] then
   return {last[2], tonumber(last[3])}
 end
+if late() then
+  return {'expired', 0}
+end
 local function decide(outcome, n)
   redis.call('HSET', KEYS[4], 'id', ARGV[5], 'outcome', outcome, 'n', n)
   redis.call('PEXPIRE', KEYS[4], 60000)
   return {outcome, n}
+end
+
+-- The code that was just approved, submitted again (a double tap, a
+-- client's retry): no second token, and no failure counted.
+if redis.call('GET', KEYS[5]) == ARGV[1] then
+  return decide('used', 0)
 end
 
 local lock_ms = redis.call('PTTL', KEYS[3])
@@ -21,21 +31,47 @@ if lock_ms > 0 then
   return {'locked', lock_ms}
 end
 
+local max = tonumber(ARGV[2])
 -- Digests are HMACs under a key Redis never sees, so comparing them with
 -- '==' leaks nothing an attacker could use through timing.
 local stored = redis.call('HGET', KEYS[1], 'digest')
-if stored and stored == ARGV[1] then
+if not stored then
+  -- Nothing to guess (never requested, expired, used, or ended by a
+  -- lock): the same answer as a wrong code, but it neither counts nor
+  -- locks, so strangers cannot lock a number that is not logging in.
+  local fails = tonumber(redis.call('GET', KEYS[2]) or '0')
+  return decide('rejected', math.max(0, max - fails))
+end
+if stored == ARGV[1] then
   redis.call('DEL', KEYS[1], KEYS[2])
+  redis.call('SET', KEYS[5], ARGV[1], 'PX', ARGV[7])
   return decide('approved', 0)
 end
 
--- Wrong, expired and never-requested all count: each is a guess.
+-- A wrong guess at a live code: counted for the code, and for the day.
+local day = 86400000
+redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now - day)
+redis.call('ZADD', KEYS[6], now, ARGV[5])
+redis.call('PEXPIRE', KEYS[6], day)
+local today = redis.call('ZCARD', KEYS[6])
 local fails = redis.call('INCR', KEYS[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
-local max = tonumber(ARGV[2])
-if fails >= max then
-  redis.call('DEL', KEYS[1], KEYS[2])
-  redis.call('SET', KEYS[3], '1', 'PX', ARGV[3])
-  return decide('locked', tonumber(ARGV[3]))
+local daily_max = tonumber(ARGV[6])
+if fails < max and today < daily_max then
+  return decide('rejected', max - fails)
 end
-return decide('rejected', max - fails)
+
+-- The lock ends the code. Each lock within a day of the previous one
+-- lasts twice as long (capped at a day), and reaching the day's failures
+-- lasts until the oldest of them is a day old.
+redis.call('DEL', KEYS[1], KEYS[2])
+local n = redis.call('INCR', KEYS[7])
+redis.call('PEXPIRE', KEYS[7], day)
+local ms = math.min(tonumber(ARGV[3]) * 2 ^ (n - 1), day)
+if today >= daily_max then
+  local oldest = redis.call('ZRANGE', KEYS[6], 0, 0, 'WITHSCORES')
+  ms = math.max(ms, tonumber(oldest[2]) + day - now)
+end
+ms = math.floor(ms)
+redis.call('SET', KEYS[3], '1', 'PX', ms)
+return decide('locked', ms)

@@ -78,10 +78,11 @@ pub async fn code_to_speak(
     phone: &PhoneNumber,
     send: &SendId,
 ) -> Result<Option<OtpCode>, CallbackError> {
-    let Some(live) = services.store.live_code(phone, send).await? else {
+    let secrets = services.secrets.current();
+    let tag = secrets.phone_tags.tag(phone);
+    let Some(live) = services.store.live_code(&tag, send).await? else {
         return Ok(None);
     };
-    let secrets = services.secrets.current();
     Ok(secrets
         .seal_key
         .open(&live.sealed, phone, send, live.expires_ms, epoch_ms()))
@@ -136,7 +137,8 @@ pub async fn message_status(
     let fallback = services.config.voice.fallback
         && policy.channels.contains(&Channel::Voice)
         && destination_refusal(policy, phone, Channel::Voice).is_none();
-    match services.store.undelivered(phone, send, fallback).await? {
+    let tag = services.secrets.current().phone_tags.tag(phone);
+    match services.store.undelivered(&tag, send, fallback).await? {
         Receipt::Stale => Ok(ReceiptOutcome::Noted),
         Receipt::Lifted => Ok(ReceiptOutcome::CooldownLifted),
         Receipt::Fallback(_) => {

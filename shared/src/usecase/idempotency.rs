@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::{
-    domain::{Channel, IdempotencyKey, PhoneNumber},
+    domain::{Channel, IdempotencyKey, PhoneNumber, PhoneTag},
     services::Services,
     store::{Claim, RecordedResponse, StoreError},
 };
@@ -30,6 +30,7 @@ pub enum Begin {
 /// A key this request holds. It remembers the fingerprint it was claimed
 /// with, so settling matches even if the secret was reloaded meanwhile.
 pub struct Claimed {
+    tag: PhoneTag,
     fingerprint: String,
 }
 
@@ -61,11 +62,16 @@ pub async fn begin(
     deadline: Instant,
 ) -> Result<Begin, IdempotencyError> {
     let fingerprint = fingerprint(services, phone, channel);
+    let tag = services.secrets.current().phone_tags.tag(phone);
     let pending_ttl = deadline.saturating_duration_since(Instant::now()) + PENDING_SLACK;
     let give_up = deadline.min(Instant::now() + MAX_WAIT);
     loop {
-        match services.store.claim(key, &fingerprint, pending_ttl).await? {
-            Claim::Fresh => return Ok(Begin::Proceed(Claimed { fingerprint })),
+        match services
+            .store
+            .claim(&tag, key, &fingerprint, pending_ttl)
+            .await?
+        {
+            Claim::Fresh => return Ok(Begin::Proceed(Claimed { tag, fingerprint })),
             Claim::Replay(response) => return Ok(Begin::Replay(response)),
             Claim::Conflict => return Err(IdempotencyError::Reused),
             Claim::Pending if Instant::now() + POLL < give_up => tokio::time::sleep(POLL).await,
@@ -85,7 +91,13 @@ pub async fn finish(
     let replay_ttl = services.config.policy.code_ttl;
     let settled = services
         .store
-        .settle(key, &claimed.fingerprint, response, replay_ttl)
+        .settle(
+            &claimed.tag,
+            key,
+            &claimed.fingerprint,
+            response,
+            replay_ttl,
+        )
         .await;
     if let Err(err) = settled {
         // The claim then lapses with its request's deadline.

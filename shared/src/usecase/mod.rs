@@ -12,8 +12,48 @@ use std::time::Duration;
 
 use crate::{
     config::OtpPolicy,
-    domain::{Channel, PhoneNumber},
+    domain::{Channel, ClientIp, PhoneNumber},
+    services::Services,
+    store::{IpAction, IpDecision, StoreError},
 };
+
+/// The window the per-IP budgets count over.
+const IP_WINDOW: Duration = Duration::from_secs(3_600);
+
+/// Counts a call against the caller's budgets: its address (or IPv6 /64)
+/// and, for IPv6, its /48 too, both at once so that the second costs no
+/// extra round trip. Returns the longer wait when either is spent.
+pub async fn ip_budget(
+    services: &Services,
+    client: &ClientIp,
+    action: IpAction,
+) -> Result<Option<Duration>, StoreError> {
+    let policy = &services.config.policy;
+    let (per_address, per_site) = match action {
+        IpAction::Send => (
+            policy.ip_max_sends_per_hour,
+            policy.ipv6_48_max_sends_per_hour,
+        ),
+        IpAction::Verify => (
+            policy.ip_max_verifies_per_hour,
+            policy.ipv6_48_max_verifies_per_hour,
+        ),
+    };
+    let store = &services.store;
+    let address = store.count_ip(client.as_str(), action, per_address, IP_WINDOW);
+    let (address, site) = match client.site() {
+        None => (address.await?, IpDecision::Allowed),
+        Some(site) => tokio::try_join!(address, store.count_ip(site, action, per_site, IP_WINDOW))?,
+    };
+    let wait = [address, site]
+        .into_iter()
+        .filter_map(|d| match d {
+            IpDecision::Limited { retry_after } => Some(retry_after),
+            IpDecision::Allowed => None,
+        })
+        .max();
+    Ok(wait)
+}
 
 /// Rounds a wait up to whole seconds, never below one: a client told
 /// "retry after 0" would retry at once.
@@ -21,16 +61,31 @@ pub fn whole_seconds(d: Duration) -> u64 {
     d.as_millis().div_ceil(1000).max(1) as u64
 }
 
-/// Why `phone` may not be reached by `channel`, if it may not: numbers that
-/// bill the sender a premium, and countries not on the channel's list
-/// (calls draw toll fraud, so they have a list of their own).
+/// Why `phone` may not be reached by `channel`, if it may not: line types
+/// not on the channel's list (premium-rate, shared-cost, personal, pager,
+/// VoIP numbers earn someone money or cannot prove a person), numbers of
+/// no country (satellite, international networks), and countries not on
+/// the channel's list (calls draw toll fraud, so they have a list of their
+/// own). Test and trusted numbers were named on purpose: only the country
+/// rule applies to them.
 pub fn destination_refusal(
     policy: &OtpPolicy,
     phone: &PhoneNumber,
     channel: Channel,
 ) -> Option<&'static str> {
-    if phone.is_premium_or_shared_cost() {
-        return Some("premium-rate or shared-cost number");
+    let named = policy.test_numbers.contains_key(phone.as_e164())
+        || policy.trusted_numbers.contains(phone.as_e164());
+    if !named {
+        if phone.is_non_geographic() {
+            return Some("non-geographic number");
+        }
+        let types = match channel {
+            Channel::Sms => &policy.sms_number_types,
+            Channel::Voice => &policy.voice_number_types,
+        };
+        if !types.contains(&phone.kind()) {
+            return Some("number type not allowed for this channel");
+        }
     }
     let (countries, reason) = match channel {
         Channel::Sms => (

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::{
     delivery::{Delivery, deliver},
-    destination_refusal, epoch_ms,
+    destination_refusal, epoch_ms, ip_budget,
 };
 use crate::{
     domain::{
@@ -18,7 +18,7 @@ use crate::{
     },
     plivo::PlivoError,
     services::Services,
-    store::{IpAction, IpDecision, SendDecision, SendFate, SendLimits, StoreError},
+    store::{IpAction, SendDecision, SendFate, SendLimits, StoreError},
 };
 
 /// The rolling window `OTP_MAX_SENDS_PER_HOUR` counts over.
@@ -70,16 +70,7 @@ pub async fn request_otp(
 ) -> Result<RequestOutcome, RequestError> {
     let policy = &services.config.policy;
     // First, so a flood from one address costs one small script per call.
-    if let IpDecision::Limited { retry_after } = services
-        .store
-        .count_ip(
-            client,
-            IpAction::Send,
-            policy.ip_max_sends_per_hour,
-            SEND_WINDOW,
-        )
-        .await?
-    {
+    if let Some(retry_after) = ip_budget(services, client, IpAction::Send).await? {
         return Err(RequestError::TooManyFromIp { retry_after });
     }
     if !policy.channels.contains(&channel) {
@@ -114,12 +105,14 @@ pub async fn request_otp(
         cooldown: policy.resend_cooldown,
         max_sends: policy.max_sends_per_hour,
         window: SEND_WINDOW,
+        max_failures_per_day: policy.max_failures_per_day,
     };
     let digest = secrets.code_key.digest(phone, &code);
+    let tag = secrets.phone_tags.tag(phone);
     match services
         .store
         .begin_send(
-            phone,
+            &tag,
             &send,
             &digest,
             sealed.as_ref().map(|s| (s, expires_ms)),
@@ -167,7 +160,7 @@ pub async fn request_otp(
             } else {
                 SendFate::NotSent
             };
-            if let Err(release) = services.store.cancel_send(phone, &send, fate).await {
+            if let Err(release) = services.store.cancel_send(&tag, &send, fate).await {
                 tracing::error!(error = %crate::error_chain(&release), "could not cancel a failed send");
             }
             Err(RequestError::Delivery { channel, source })

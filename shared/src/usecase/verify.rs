@@ -2,15 +2,16 @@
 
 use std::time::Duration;
 
+use super::ip_budget;
 use crate::{
     domain::{ClientIp, OtpCode, PhoneNumber},
     services::Services,
-    store::{GuessDecision, GuessLimits, IpAction, IpDecision, StoreError},
+    store::{GuessDecision, GuessLimits, IpAction, StoreError},
     token::{IssuedToken, TokenError},
 };
 
-/// The window `IP_MAX_VERIFIES_PER_HOUR` counts over.
-const IP_WINDOW: Duration = Duration::from_secs(3_600);
+/// How long an approved code is recognised when it comes again.
+const USED_CODE_MEMORY: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
@@ -21,6 +22,10 @@ pub enum VerifyError {
     InvalidCode { attempts_left: u32 },
     #[error("phone is locked after too many wrong codes")]
     Locked { retry_after: Duration },
+    /// The phone's own code, approved moments ago, sent again: no second
+    /// token, and no failure counted (a double tap or a client's retry).
+    #[error("the code was already used")]
+    AlreadyUsed,
     #[error("store failed")]
     Store(#[from] StoreError),
     #[error("token signing failed")]
@@ -34,16 +39,7 @@ pub async fn verify_otp(
     client: &ClientIp,
 ) -> Result<IssuedToken, VerifyError> {
     let policy = &services.config.policy;
-    if let IpDecision::Limited { retry_after } = services
-        .store
-        .count_ip(
-            client,
-            IpAction::Verify,
-            policy.ip_max_verifies_per_hour,
-            IP_WINDOW,
-        )
-        .await?
-    {
+    if let Some(retry_after) = ip_budget(services, client, IpAction::Verify).await? {
         return Err(VerifyError::TooManyFromIp { retry_after });
     }
     let secrets = services.secrets.current();
@@ -51,13 +47,17 @@ pub async fn verify_otp(
         max_attempts: policy.max_attempts,
         lockout: policy.lockout,
         failure_window: policy.failure_window,
+        max_failures_per_day: policy.max_failures_per_day,
+        used_ttl: USED_CODE_MEMORY,
     };
+    let tag = secrets.phone_tags.tag(phone);
     match services
         .store
-        .check_guess(phone, &secrets.code_key.digest(phone, code), limits)
+        .check_guess(&tag, &secrets.code_key.digest(phone, code), limits)
         .await?
     {
         GuessDecision::Approved => Ok(services.tokens.sign(&secrets.token_key, phone)?),
+        GuessDecision::AlreadyUsed => Err(VerifyError::AlreadyUsed),
         GuessDecision::Rejected { attempts_left } => {
             Err(VerifyError::InvalidCode { attempts_left })
         }

@@ -175,7 +175,7 @@ async fn a_test_number_gets_its_fixed_code_without_an_sms() {
     assert_eq!(app.verify("+15005550006", "424242").await.status, 200);
     assert_eq!(
         app.verify("+15005550006", "424242").await.error(),
-        "invalid_code",
+        "code_already_used",
         "used once"
     );
 }
@@ -261,17 +261,17 @@ async fn an_unsettled_idempotency_claim_lapses_with_its_request() {
     let ttl = std::time::Duration::from_millis(300);
 
     assert_eq!(
-        store.claim(&key, "fp", ttl).await.unwrap(),
+        store.claim(&tag(PHONE), &key, "fp", ttl).await.unwrap(),
         otp::store::Claim::Fresh
     );
     assert_eq!(
-        store.claim(&key, "fp", ttl).await.unwrap(),
+        store.claim(&tag(PHONE), &key, "fp", ttl).await.unwrap(),
         otp::store::Claim::Pending
     );
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
 
     assert_eq!(
-        store.claim(&key, "fp", ttl).await.unwrap(),
+        store.claim(&tag(PHONE), &key, "fp", ttl).await.unwrap(),
         otp::store::Claim::Fresh
     );
 }
@@ -281,7 +281,13 @@ async fn an_idempotency_key_reused_with_another_body_gets_422() {
     let app = TestApp::spawn().await;
     assert_eq!(app.request_with_key(PHONE, "shared-key").await.status, 200);
 
-    let reused = app.request_with_key(OTHER, "shared-key").await;
+    let body = json!({"phoneNumber": PHONE, "channel": "voice"}).to_string();
+    let reused = app
+        .request_event("request-otp-http-api.json", |e| {
+            e["body"] = json!(body);
+            e["headers"]["idempotency-key"] = json!("shared-key");
+        })
+        .await;
 
     assert_eq!(reused.status, 422);
     assert_eq!(
@@ -289,6 +295,21 @@ async fn an_idempotency_key_reused_with_another_body_gets_422() {
         json!({"error": "idempotency_key_reused", "message": "This Idempotency-Key was already used with a different request body."})
     );
     assert_eq!(app.sms_count().await, 1);
+}
+
+#[tokio::test]
+async fn idempotency_keys_are_scoped_to_the_phone_number() {
+    let app = TestApp::spawn().await;
+    assert_eq!(
+        app.request_with_key(PHONE, "predictable-1").await.status,
+        200
+    );
+
+    let stranger = app.request_with_key(OTHER, "predictable-1").await;
+
+    assert_eq!(stranger.status, 200, "{}", stranger.body);
+    assert!(stranger.headers.get("idempotent-replayed").is_none());
+    assert_eq!(app.sms_count().await, 2);
 }
 
 #[tokio::test]

@@ -33,6 +33,7 @@ async fn fifty_concurrent_wrong_guesses_are_all_counted() {
     let app = Arc::new(
         TestApp::builder()
             .env("OTP_MAX_ATTEMPTS", "50")
+            .env("OTP_MAX_FAILURES_PER_DAY", "100")
             .spawn()
             .await,
     );
@@ -71,6 +72,28 @@ async fn twenty_concurrent_correct_submissions_give_exactly_one_success() {
 
     assert_eq!(count(&results, 200), 1, "{results:?}");
     assert_eq!(count(&results, 400), 19, "{results:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn thirty_concurrent_submissions_of_a_right_code_give_one_token_and_lock_nobody() {
+    let app = Arc::new(TestApp::spawn().await);
+    app.request(PHONE).await;
+    let code = app.last_code(PHONE).await;
+
+    let results = statuses(30, &app, |app| {
+        let code = code.clone();
+        async move { app.verify(PHONE, &code).await }
+    })
+    .await;
+
+    assert_eq!(count(&results, 200), 1, "{results:?}");
+    let used = results
+        .iter()
+        .filter(|(s, e)| *s == 400 && e == "code_already_used")
+        .count();
+    assert_eq!(used, 29, "{results:?}");
+    assert_eq!(app.pttl(PHONE, "fails").await, -2, "nothing was counted");
+    assert_eq!(app.pttl(PHONE, "lock").await, -2, "nobody was locked");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

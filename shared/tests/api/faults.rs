@@ -271,7 +271,7 @@ async fn run_script(
     let mut cmd = redis::cmd("EVAL");
     cmd.arg(format!("{prelude}{script}")).arg(keys.len());
     for key in keys {
-        cmd.arg(format!("{}:{{{PHONE}}}:{key}", app.prefix));
+        cmd.arg(app.key(PHONE, key));
     }
     cmd.arg(args).arg(not_after.to_string());
     app.redis.query(&cmd).await
@@ -316,8 +316,16 @@ async fn a_resent_verification_gets_its_first_answer() {
     let answers = run_twice(
         &app,
         verify,
-        &["code", "fails", "lock", "last"],
-        &[digest.as_str(), "5", "900000", "3600000", "guess-1"],
+        &["code", "fails", "lock", "last", "used", "daily", "locks"],
+        &[
+            digest.as_str(),
+            "5",
+            "900000",
+            "3600000",
+            "guess-1",
+            "20",
+            "60000",
+        ],
     )
     .await;
 
@@ -338,9 +346,9 @@ async fn a_resent_send_is_recorded_once() {
     let answers = run_twice(
         &app,
         request,
-        &["code", "lock", "sends"],
+        &["code", "lock", "sends", "fails", "daily"],
         &[
-            "digest", "send-1", "300000", "30000", "5", "3600000", "", "",
+            "digest", "send-1", "300000", "30000", "5", "3600000", "", "", "20",
         ],
     )
     .await;
@@ -353,7 +361,7 @@ async fn a_resent_send_is_recorded_once() {
     );
     let sends: i64 = app
         .redis
-        .query(redis::cmd("ZCARD").arg(format!("{}:{{{PHONE}}}:sends", app.prefix)))
+        .query(redis::cmd("ZCARD").arg(app.key(PHONE, "sends")))
         .await;
     assert_eq!(sends, 1);
 }
@@ -367,15 +375,17 @@ async fn decision_scripts_that_reach_redis_too_late_change_nothing() {
     let sent = run_late(
         &app,
         request,
-        &["code", "lock", "sends"],
-        &["digest", "id", "300000", "30000", "5", "3600000", "", ""],
+        &["code", "lock", "sends", "fails", "daily"],
+        &[
+            "digest", "id", "300000", "30000", "5", "3600000", "", "", "20",
+        ],
     )
     .await;
     let guessed = run_late(
         &app,
         verify,
-        &["code", "fails", "lock", "last"],
-        &["digest", "1", "900000", "3600000", "guess-1"],
+        &["code", "fails", "lock", "last", "used", "daily", "locks"],
+        &["digest", "1", "900000", "3600000", "guess-1", "20", "60000"],
     )
     .await;
 

@@ -31,6 +31,25 @@ fn not_allowed() -> Value {
 }
 
 /// The success body, for an app whose resend cooldown is 0.
+fn unsupported_media_type() -> Value {
+    json!({"error": "unsupported_media_type", "message": "Send the body as JSON with Content-Type: application/json."})
+}
+
+fn duplicate_keys() -> Value {
+    json!({"error": "invalid_request", "message": "Request body must not repeat a field."})
+}
+
+/// A valid body sent with `content_type`.
+fn typed(content_type: &'static str, status: u16, expected: Value) -> Case {
+    Case {
+        name: content_type,
+        body: Body::Text(phone(PHONE)),
+        content_type: Some(content_type),
+        status,
+        expected,
+    }
+}
+
 fn pending() -> Value {
     json!({"status": "pending", "message": "OTP has been sent successfully.", "expiresInSeconds": 300, "retryAfterSeconds": 0, "channel": "sms"})
 }
@@ -284,13 +303,75 @@ async fn hostile_request_otp_inputs_get_their_documented_answers() {
             status: 200,
             expected: pending(),
         },
-        Case {
-            name: "odd Content-Type",
-            body: Body::Text(phone(PHONE)),
-            content_type: Some("text/plain; charset=latin1"),
-            status: 200,
-            expected: pending(),
-        },
+        // The three content types a browser sends cross-site with no CORS
+        // preflight: a page could spend its visitors' per-IP budgets.
+        typed("text/plain", 415, unsupported_media_type()),
+        typed("text/plain; charset=latin1", 415, unsupported_media_type()),
+        typed(
+            "application/x-www-form-urlencoded",
+            415,
+            unsupported_media_type(),
+        ),
+        typed(
+            "multipart/form-data; boundary=x",
+            415,
+            unsupported_media_type(),
+        ),
+        typed("application/xml", 415, unsupported_media_type()),
+        typed("application/json; charset=utf-8", 200, pending()),
+        typed("Application/JSON", 200, pending()),
+        typed("application/vnd.api+json", 200, pending()),
+        text(
+            "duplicate phoneNumber keys",
+            r#"{"phoneNumber": "+14155550701", "phoneNumber": "+14155550702"}"#,
+            400,
+            duplicate_keys(),
+        ),
+        text(
+            "duplicate keys in a nested object",
+            r#"{"phoneNumber": "+14155550701", "x": {"a": 1, "a": 2}}"#,
+            400,
+            duplicate_keys(),
+        ),
+        text(
+            "satellite (Iridium)",
+            phone("+8816212345678"),
+            403,
+            not_allowed(),
+        ),
+        text(
+            "satellite (Inmarsat)",
+            phone("+870773111632"),
+            403,
+            not_allowed(),
+        ),
+        text(
+            "international network",
+            phone("+883510012345"),
+            403,
+            not_allowed(),
+        ),
+        text(
+            "international freephone",
+            phone("+80012345678"),
+            403,
+            not_allowed(),
+        ),
+        text(
+            "UK personal number",
+            phone("+447012345678"),
+            403,
+            not_allowed(),
+        ),
+        text("UK pager", phone("+447640123456"), 403, not_allowed()),
+        text("UK VoIP", phone("+445612345678"), 403, not_allowed()),
+        text(
+            "UK corporate (UAN)",
+            phone("+445512345678"),
+            403,
+            not_allowed(),
+        ),
+        text("UK mobile", phone("+447400123456"), 200, pending()),
         Case {
             name: "base64 JSON body",
             body: Body::Base64(phone(PHONE).into_bytes()),

@@ -6,6 +6,7 @@ mod abuse;
 mod concurrency;
 mod edge;
 mod faults;
+mod hardening;
 mod hostile;
 mod plivo;
 mod plivo_mock;

@@ -374,14 +374,16 @@ impl TestApp {
         self.message_posts().await.len()
     }
 
-    fn key(&self, phone: &str, name: &str) -> String {
-        format!("{}:{{{phone}}}:{name}", self.prefix)
+    pub fn key(&self, phone: &str, name: &str) -> String {
+        format!("{}:{{{}}}:{name}", self.prefix, tag(phone).as_str())
     }
 
     /// Every key the service keeps for `phone`, with its value as text.
     pub async fn redis_dump(&self, phone: &str) -> Vec<String> {
         let mut out = Vec::new();
-        for name in ["code", "fails", "lock", "sends"] {
+        for name in [
+            "code", "fails", "lock", "sends", "last", "used", "daily", "locks",
+        ] {
             let key = self.key(phone, name);
             let kind: String = self.redis.query(redis::cmd("TYPE").arg(&key)).await;
             let value: Vec<String> = match kind.as_str() {
@@ -432,6 +434,12 @@ pub fn event(file: &str, edit: impl FnOnce(&mut Value)) -> Request {
     let mut value: Value = serde_json::from_str(&text).unwrap();
     edit(&mut value);
     lambda_http::request::from_str(&value.to_string()).expect("a valid API Gateway event")
+}
+
+/// What the service names `phone` by in Redis, under the test secret.
+pub fn tag(phone: &str) -> otp::domain::PhoneTag {
+    otp::domain::PhoneTagKey::derive(SIGNING_KEY.as_bytes())
+        .tag(&otp::domain::PhoneNumber::parse(phone).unwrap())
 }
 
 /// A code for `phone` that is not `right`.
