@@ -101,9 +101,64 @@ pub fn emit(country: Option<&str>, metrics: &[Metric]) {
     println!("{}", document(country, metrics, now));
 }
 
+/// A dependency whose failure is counted, so that an outage answered with
+/// 503s (the functions themselves never error) still pages someone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dependency {
+    Redis,
+    Plivo,
+    Secrets,
+}
+
+impl Dependency {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Redis => "redis",
+            Self::Plivo => "plivo",
+            Self::Secrets => "secrets",
+        }
+    }
+}
+
+/// Renders one EMF document counting a `DependencyFailed` for `dependency`,
+/// per dependency and in total.
+pub fn dependency_document(dependency: Dependency, timestamp_ms: u64) -> Value {
+    json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [["Dependency"], []],
+                "Metrics": [{"Name": "DependencyFailed", "Unit": "Count"}],
+            }],
+        },
+        "Dependency": dependency.name(),
+        "DependencyFailed": 1,
+    })
+}
+
+pub fn dependency_failed(dependency: Dependency) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64;
+    println!("{}", dependency_document(dependency, now));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dependency_failure_is_counted_per_dependency_and_in_total() {
+        let doc = dependency_document(Dependency::Redis, 1);
+        assert_eq!(doc["Dependency"], "redis");
+        assert_eq!(doc["DependencyFailed"], 1);
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["Dependency"], []])
+        );
+    }
 
     #[test]
     fn a_document_declares_each_metric_by_country_and_in_total() {

@@ -63,6 +63,9 @@ impl Services {
             Ok(services) => services,
             Err(err) => {
                 tracing::error!(error = %crate::error_chain(&err), "cold start failed");
+                if matches!(err, InitError::Secrets(_)) {
+                    crate::metrics::dependency_failed(crate::metrics::Dependency::Secrets);
+                }
                 std::process::exit(1);
             }
         }

@@ -13,6 +13,8 @@ use serde::Serialize;
 use super::json_response;
 use crate::{
     domain::{Channel, OtpCodeError, PhoneNumber, PhoneNumberError},
+    metrics::{self, Dependency},
+    plivo::PlivoError,
     usecase::{
         idempotency::IdempotencyError, request::RequestError, verify::VerifyError, whole_seconds,
     },
@@ -42,6 +44,8 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     retry_after: Option<u64>,
+    /// The dependency whose failure this answer reports, if any.
+    failed: Option<Dependency>,
 }
 
 impl ApiError {
@@ -51,7 +55,18 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            failed: None,
         }
+    }
+
+    fn because_of(mut self, dependency: Dependency) -> Self {
+        self.failed = Some(dependency);
+        self
+    }
+
+    /// 503, counted against Redis.
+    pub(super) fn redis_unavailable() -> Self {
+        Self::unavailable().because_of(Dependency::Redis)
     }
 
     pub(super) fn retry_after(mut self, seconds: u64) -> Self {
@@ -228,23 +243,26 @@ impl From<&RequestError> for ApiError {
             | RequestError::QuotaExhausted { retry_after } => Self::phone_busy(*retry_after),
             RequestError::TooManyFromIp { retry_after } => Self::from_this_network(*retry_after),
             RequestError::Store(crate::store::StoreError::UnexpectedReply(_)) => Self::internal(),
-            RequestError::Store(_) => Self::unavailable(),
-            RequestError::Delivery {
-                channel: Channel::Sms,
-                ..
-            } => Self::new(
-                StatusCode::BAD_GATEWAY,
-                "sms_delivery_failed",
-                "The SMS could not be sent. Check the number or try again later.",
-            ),
-            RequestError::Delivery {
-                channel: Channel::Voice,
-                ..
-            } => Self::new(
-                StatusCode::BAD_GATEWAY,
-                "voice_call_failed",
-                "The call could not be placed. Check the number or try again later.",
-            ),
+            RequestError::Store(_) => Self::redis_unavailable(),
+            RequestError::Delivery { channel, source } => {
+                let api = match channel {
+                    Channel::Sms => Self::new(
+                        StatusCode::BAD_GATEWAY,
+                        "sms_delivery_failed",
+                        "The SMS could not be sent. Check the number or try again later.",
+                    ),
+                    Channel::Voice => Self::new(
+                        StatusCode::BAD_GATEWAY,
+                        "voice_call_failed",
+                        "The call could not be placed. Check the number or try again later.",
+                    ),
+                };
+                // A refusal of this one number is not an outage.
+                match source {
+                    PlivoError::Rejected { .. } => api,
+                    _ => api.because_of(Dependency::Plivo),
+                }
+            }
         }
     }
 }
@@ -266,7 +284,7 @@ impl From<&VerifyError> for ApiError {
             VerifyError::TooManyFromIp { retry_after } => Self::from_this_network(*retry_after),
             VerifyError::Store(crate::store::StoreError::UnexpectedReply(_))
             | VerifyError::Token(_) => Self::internal(),
-            VerifyError::Store(_) => Self::unavailable(),
+            VerifyError::Store(_) => Self::redis_unavailable(),
         }
     }
 }
@@ -288,7 +306,7 @@ impl From<&IdempotencyError> for ApiError {
             IdempotencyError::Store(crate::store::StoreError::UnexpectedReply(_)) => {
                 Self::internal()
             }
-            IdempotencyError::Store(_) => Self::unavailable(),
+            IdempotencyError::Store(_) => Self::redis_unavailable(),
         }
     }
 }
@@ -300,6 +318,9 @@ where
     for<'a> &'a E: Into<ApiError>,
 {
     let api: ApiError = err.into();
+    if let Some(dependency) = api.failed {
+        metrics::dependency_failed(dependency);
+    }
     let phone = phone.map(|p| p.masked().to_string()).unwrap_or_default();
     if api.status.is_server_error() {
         tracing::error!(phone, status = api.status.as_u16(), error = %crate::error_chain(err), "request failed");

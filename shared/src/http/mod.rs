@@ -3,6 +3,7 @@
 //! outcome and error is mapped to a response. Handlers always answer.
 
 mod errors;
+mod idempotent;
 mod parse;
 mod request;
 mod verify;

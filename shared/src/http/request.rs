@@ -1,27 +1,24 @@
 //! `POST /api/otp/request`: parse, run the request use case (through
 //! idempotency when the client sent a key), answer.
 
-use lambda_http::{
-    Body, Request, Response,
-    http::{HeaderValue, StatusCode, header},
-};
+use lambda_http::{Body, Request, Response, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::{
     DEADLINE_MARGIN, callback_base, deadline_of,
     errors::{InputError, fail},
+    idempotent::once,
     json_response,
     parse::{client_ip, idempotency_key, parse},
-    raw_json_response,
 };
 use crate::{
     domain::{CallbackBase, Channel, ClientIp, PhoneNumber},
     metrics::{self, Metric},
     services::Services,
-    store::RecordedResponse,
+    store::deadline,
     usecase::{
-        idempotency::{self, Begin},
+        idempotency::Operation,
         request::{RequestError, request_otp as request_use_case},
     },
 };
@@ -48,7 +45,15 @@ struct PendingBody {
 
 /// `POST /api/otp/request`
 pub async fn request_otp(services: &Services, event: Request) -> Response<Body> {
-    let deadline = deadline_of(&event, services.config.redis.timeout + DEADLINE_MARGIN);
+    let hard = deadline_of(&event, DEADLINE_MARGIN);
+    deadline::within(hard, request_within(services, event, hard)).await
+}
+
+async fn request_within(services: &Services, event: Request, hard: Instant) -> Response<Body> {
+    // Plivo gets less time than Redis, so a failed send can still be undone.
+    let deadline = hard
+        .checked_sub(services.config.redis.timeout)
+        .unwrap_or(hard);
     let input = parse::<RequestBody>(
         &event,
         "Request body must be a JSON object with a string field \"phoneNumber\".",
@@ -81,23 +86,15 @@ pub async fn request_otp(services: &Services, event: Request) -> Response<Body> 
     let Some(key) = key else {
         return send(client).await;
     };
-    match idempotency::begin(services, &key, &phone, channel, deadline).await {
-        Ok(Begin::Replay(recorded)) => {
-            tracing::info!(phone = %phone.masked(), status = recorded.status, "idempotent replay");
-            replay(recorded)
-        }
-        Ok(Begin::Proceed(claimed)) => {
-            let response = send(client).await;
-            // Failures on our side and "try later" are not kept: a retry
-            // after them must run again, not replay them.
-            let status = response.status();
-            let keep = !status.is_server_error() && status != StatusCode::TOO_MANY_REQUESTS;
-            let recorded = keep.then(|| record(&response));
-            idempotency::finish(services, &key, claimed, recorded.as_ref()).await;
-            response
-        }
-        Err(err) => fail(&err, Some(&phone)),
-    }
+    once(
+        services,
+        &key,
+        &phone,
+        Operation::Request(channel),
+        deadline,
+        || send(client),
+    )
+    .await
 }
 
 /// One parsed request for a code.
@@ -172,32 +169,4 @@ async fn send_code(services: &Services, request: Send<'_>) -> Response<Body> {
         }
         Err(err) => fail(&err, Some(phone)),
     }
-}
-
-/// What a response would be replayed as.
-fn record(response: &Response<Body>) -> RecordedResponse {
-    let body = match response.body() {
-        Body::Text(text) => text.clone(),
-        _ => String::new(),
-    };
-    RecordedResponse {
-        status: response.status().as_u16(),
-        body,
-        retry_after: response
-            .headers()
-            .get(header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok()),
-    }
-}
-
-fn replay(recorded: RecordedResponse) -> Response<Body> {
-    let status = StatusCode::from_u16(recorded.status).unwrap_or(StatusCode::OK);
-    let mut response = raw_json_response(status, recorded.body);
-    let headers = response.headers_mut();
-    if let Some(secs) = recorded.retry_after {
-        headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    }
-    headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
-    response
 }

@@ -1,18 +1,26 @@
-//! `POST /api/otp/verify`: parse, run the verify use case, answer.
+//! `POST /api/otp/verify`: parse, run the verify use case (through
+//! idempotency when the client sent a key, so a lost reply can be fetched
+//! again with its token), answer.
 
 use lambda_http::{Body, Request, Response, http::StatusCode};
 use serde::{Deserialize, Serialize};
 
 use super::{
+    DEADLINE_MARGIN, deadline_of,
     errors::fail,
+    idempotent::once,
     json_response,
-    parse::{client_ip, parse},
+    parse::{client_ip, idempotency_key, parse},
 };
 use crate::{
-    domain::{OtpCode, PhoneNumber},
+    domain::{ClientIp, OtpCode, PhoneNumber},
     metrics::{self, Metric},
     services::Services,
-    usecase::verify::{VerifyError, verify_otp as verify_use_case},
+    store::deadline,
+    usecase::{
+        idempotency::Operation,
+        verify::{VerifyError, verify_otp as verify_use_case},
+    },
 };
 
 #[derive(Deserialize)]
@@ -33,21 +41,49 @@ struct ApprovedBody {
 
 /// `POST /api/otp/verify`
 pub async fn verify_otp(services: &Services, event: Request) -> Response<Body> {
-    let length = services.config.policy.code_length;
-    let input = parse::<VerifyBody>(
-        &event,
-        "Request body must be a JSON object with string fields \"phoneNumber\" and \"otp\".",
-    )
-    .and_then(|body| {
-        let phone = PhoneNumber::parse(&body.phone_number)?;
-        let code = OtpCode::parse(&body.otp, length)?;
-        Ok((phone, code))
-    });
-    let (phone, code) = match input {
-        Ok(input) => input,
-        Err(err) => return fail(&err, None),
-    };
-    let result = verify_use_case(services, &phone, &code, &client_ip(&event)).await;
+    let hard = deadline_of(&event, DEADLINE_MARGIN);
+    deadline::within(hard, async {
+        let length = services.config.policy.code_length;
+        let input = parse::<VerifyBody>(
+            &event,
+            "Request body must be a JSON object with string fields \"phoneNumber\" and \"otp\".",
+        )
+        .and_then(|body| {
+            let key = idempotency_key(&event)?;
+            let phone = PhoneNumber::parse(&body.phone_number)?;
+            let code = OtpCode::parse(&body.otp, length)?;
+            Ok((phone, code, key))
+        });
+        let (phone, code, key) = match input {
+            Ok(input) => input,
+            Err(err) => return fail(&err, None),
+        };
+        let client = client_ip(&event);
+        match key {
+            None => check(services, &phone, &code, &client).await,
+            Some(key) => {
+                once(
+                    services,
+                    &key,
+                    &phone,
+                    Operation::Verify(&code),
+                    hard,
+                    || check(services, &phone, &code, &client),
+                )
+                .await
+            }
+        }
+    })
+    .await
+}
+
+async fn check(
+    services: &Services,
+    phone: &PhoneNumber,
+    code: &OtpCode,
+    client: &ClientIp,
+) -> Response<Body> {
+    let result = verify_use_case(services, phone, code, client).await;
     let outcome_metric = match &result {
         Ok(_) => Some(Metric::OtpVerified),
         Err(VerifyError::InvalidCode { .. }) => Some(Metric::OtpRejected),
@@ -70,6 +106,6 @@ pub async fn verify_otp(services: &Services, event: Request) -> Response<Body> {
                 },
             )
         }
-        Err(err) => fail(&err, Some(&phone)),
+        Err(err) => fail(&err, Some(phone)),
     }
 }

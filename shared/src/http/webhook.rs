@@ -8,15 +8,18 @@ use lambda_http::{
     http::{HeaderValue, Method, StatusCode, header},
 };
 
+use tokio::time::Instant;
+
 use super::{DEADLINE_MARGIN, callback_base, deadline_of, errors::ApiError};
 use crate::{
     domain::{ANSWER_PATH, HANGUP_PATH, PhoneNumber, STATUS_PATH, SendId},
-    metrics::{self, Metric},
+    metrics::{self, Dependency, Metric},
     plivo::{
         signature::{HEADERS, Signature, Signed},
         xml,
     },
     services::Services,
+    store::deadline,
     usecase::callbacks::{
         Authentic, CallbackError, MessageStatus, ReceiptOutcome, authenticate, code_to_speak,
         message_status,
@@ -78,6 +81,11 @@ impl Form {
 }
 
 pub async fn plivo_webhook(services: &Services, event: Request) -> Response<Body> {
+    let hard = deadline_of(&event, DEADLINE_MARGIN);
+    deadline::within(hard, callback(services, event, hard)).await
+}
+
+async fn callback(services: &Services, event: Request, hard: Instant) -> Response<Body> {
     let Some(route) = Route::of(event.uri().path()) else {
         return ApiError::not_found().into_response();
     };
@@ -119,7 +127,9 @@ pub async fn plivo_webhook(services: &Services, event: Request) -> Response<Body
         Route::Answer => answer(services, &form, send).await,
         Route::Hangup => hangup(&form),
         Route::Status => {
-            let deadline = deadline_of(&event, services.config.redis.timeout + DEADLINE_MARGIN);
+            let deadline = hard
+                .checked_sub(services.config.redis.timeout)
+                .unwrap_or(hard);
             status(services, &form, send, &base, deadline).await
         }
     }
@@ -172,7 +182,7 @@ async fn status(
     form: &Form,
     send: Option<SendId>,
     base: &crate::domain::CallbackBase,
-    deadline: tokio::time::Instant,
+    deadline: Instant,
 ) -> Response<Body> {
     let phone = form.phone("To");
     let raw_status = form.get("Status").unwrap_or_default();
@@ -208,6 +218,7 @@ async fn status(
         }
         Ok(ReceiptOutcome::FallbackCalled(Err(reason))) => {
             metrics::emit(phone.country(), &[Metric::VoiceCallFailed]);
+            metrics::dependency_failed(Dependency::Plivo);
             tracing::error!(phone = %masked, error = %reason, "sms not delivered: the fallback call failed");
         }
         Err(err) => return unavailable(&err),
@@ -271,6 +282,7 @@ fn no_code(services: &Services) -> Response<Body> {
 
 fn unavailable(err: &CallbackError) -> Response<Body> {
     tracing::error!(error = %crate::error_chain(err), "callback failed");
+    metrics::dependency_failed(Dependency::Redis);
     ApiError::unavailable().into_response()
 }
 

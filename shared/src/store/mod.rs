@@ -21,6 +21,7 @@ use crate::{config::RedisConfig, domain::PhoneTag};
 
 mod callbacks;
 mod codes;
+pub mod deadline;
 mod requests;
 
 pub use callbacks::{LiveCode, Receipt};
@@ -34,6 +35,9 @@ pub enum StoreError {
     /// The script reached Redis after the caller's timeout and did nothing.
     #[error("redis ran the script too late and it changed nothing")]
     Late,
+    /// The invocation's deadline came before Redis answered.
+    #[error("redis did not answer before the invocation's deadline")]
+    Deadline,
     #[error("redis script gave an unexpected reply: {0}")]
     UnexpectedReply(String),
     #[error("cannot read REDIS_TLS_CA_FILE {path}")]
@@ -172,21 +176,31 @@ impl Store {
         &self,
         invocation: ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
-        let reply = match &self.connection {
-            Connection::Single(manager) => invocation.invoke_async(&mut manager.clone()).await?,
-            Connection::Cluster(_) => invocation.invoke_async(&mut self.cluster().await?).await?,
-        };
-        Ok(reply)
+        bounded(async {
+            let reply = match &self.connection {
+                Connection::Single(manager) => {
+                    invocation.invoke_async(&mut manager.clone()).await?
+                }
+                Connection::Cluster(_) => {
+                    invocation.invoke_async(&mut self.cluster().await?).await?
+                }
+            };
+            Ok(reply)
+        })
+        .await
     }
 
     /// The epoch millisecond after which a decision script must not act:
-    /// when we stop waiting for its reply. (Lambda's and Redis's clocks are
-    /// both NTP-synchronised; a few milliseconds of skew only moves the edge.)
+    /// when we stop waiting for its reply, at the Redis timeout or the
+    /// invocation's deadline, whichever is first. (Lambda's and Redis's
+    /// clocks are both NTP-synchronised; a few milliseconds of skew only
+    /// moves the edge.)
     fn not_after(&self) -> u64 {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        millis(now + self.timeout)
+        let by_timeout = deadline::epoch_ms_of(tokio::time::Instant::now() + self.timeout);
+        match deadline::current() {
+            Some(end) => by_timeout.min(deadline::epoch_ms_of(end)),
+            None => by_timeout,
+        }
     }
 
     fn key(&self, phone: &PhoneTag, name: &str) -> String {
@@ -195,11 +209,24 @@ impl Store {
 
     /// One plain command, for reads and single-key writes that need no script.
     async fn command<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
-        let reply = match &self.connection {
-            Connection::Single(manager) => cmd.query_async(&mut manager.clone()).await?,
-            Connection::Cluster(_) => cmd.query_async(&mut self.cluster().await?).await?,
-        };
-        Ok(reply)
+        bounded(async {
+            let reply = match &self.connection {
+                Connection::Single(manager) => cmd.query_async(&mut manager.clone()).await?,
+                Connection::Cluster(_) => cmd.query_async(&mut self.cluster().await?).await?,
+            };
+            Ok(reply)
+        })
+        .await
+    }
+}
+
+/// Gives up on `call` at the invocation's deadline.
+async fn bounded<T>(call: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+    match deadline::current() {
+        Some(end) => tokio::time::timeout_at(end, call)
+            .await
+            .unwrap_or(Err(StoreError::Deadline)),
+        None => call.await,
     }
 }
 

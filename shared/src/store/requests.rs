@@ -76,9 +76,13 @@ impl Store {
 
     /// Under the phone's hash tag: keys are scoped to the number, so one
     /// client's predictable key never collides with another client's.
-    fn idempotency_key(&self, phone: &PhoneTag, key: &IdempotencyKey) -> String {
+    fn idempotency_key(&self, phone: &PhoneTag, operation: &str, key: &IdempotencyKey) -> String {
         // Hashed: the key is client input of up to 255 bytes.
-        let digest = sha2::Sha256::digest(key.as_str().as_bytes());
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(operation.as_bytes());
+        hasher.update([0]);
+        hasher.update(key.as_str().as_bytes());
+        let digest = hasher.finalize();
         format!(
             "{}:{{{}}}:idem:{}",
             self.prefix,
@@ -92,13 +96,14 @@ impl Store {
     pub async fn claim(
         &self,
         phone: &PhoneTag,
+        operation: &str,
         key: &IdempotencyKey,
         fingerprint: &str,
         pending_ttl: Duration,
     ) -> Result<Claim, StoreError> {
         let mut invocation = self.claim.prepare_invoke();
         invocation
-            .key(self.idempotency_key(phone, key))
+            .key(self.idempotency_key(phone, operation, key))
             .arg(fingerprint)
             .arg(millis(pending_ttl))
             .arg(uuid::Uuid::new_v4().simple().to_string())
@@ -126,6 +131,7 @@ impl Store {
     pub async fn settle(
         &self,
         phone: &PhoneTag,
+        operation: &str,
         key: &IdempotencyKey,
         fingerprint: &str,
         response: Option<&RecordedResponse>,
@@ -133,7 +139,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut invocation = self.settle.prepare_invoke();
         invocation
-            .key(self.idempotency_key(phone, key))
+            .key(self.idempotency_key(phone, operation, key))
             .arg(fingerprint);
         match response {
             Some(r) => invocation

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use crate::{
     domain::PhoneNumber,
+    metrics::{self, Dependency},
     plivo::PlivoError,
     secrets::{Secrets, SecretsError},
     services::Services,
@@ -46,6 +47,7 @@ pub async fn deliver(
         }
         Err(err) => {
             tracing::error!(error = %crate::error_chain(&err), "secret refresh failed");
+            metrics::dependency_failed(Dependency::Secrets);
             result
         }
     }

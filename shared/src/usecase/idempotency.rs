@@ -1,14 +1,15 @@
-//! Idempotency-Key on request-otp: the first request with a key runs; a
-//! retry with the same key and body gets the same answer and sends no SMS;
-//! the same key with another body is refused. Answers that failed on our
-//! side (5xx) are not kept, so their retries run again.
+//! Idempotency-Key on request-otp and verify-otp: the first request with a
+//! key runs; a retry with the same key and body gets the same answer (and
+//! sends no second SMS, or replays the token whose reply was lost); the
+//! same key with another body is refused. Answers that failed on our side
+//! (5xx) are not kept, so their retries run again.
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::{
-    domain::{Channel, IdempotencyKey, PhoneNumber, PhoneTag},
+    domain::{Channel, IdempotencyKey, OtpCode, PhoneNumber, PhoneTag},
     services::Services,
     store::{Claim, RecordedResponse, StoreError},
 };
@@ -31,6 +32,7 @@ pub enum Begin {
 /// with, so settling matches even if the secret was reloaded meanwhile.
 pub struct Claimed {
     tag: PhoneTag,
+    operation: &'static str,
     fingerprint: String,
 }
 
@@ -46,32 +48,62 @@ pub enum IdempotencyError {
 
 /// Identifies the request a key was first used for, without storing the
 /// phone number itself.
-fn fingerprint(services: &Services, phone: &PhoneNumber, channel: Channel) -> String {
-    services
-        .secrets
-        .current()
-        .code_key
-        .label("idempotency", &format!("{}|{channel}", phone.as_e164()))
+/// The call a key is used for; a key names one call of one kind.
+#[derive(Debug, Clone, Copy)]
+pub enum Operation<'a> {
+    Request(Channel),
+    /// The code is part of the request: a retry with another code is
+    /// another request. It is only ever kept as a keyed hash.
+    Verify(&'a OtpCode),
+}
+
+impl Operation<'_> {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Request(_) => "request",
+            Self::Verify(_) => "verify",
+        }
+    }
+}
+
+fn fingerprint(services: &Services, phone: &PhoneNumber, operation: Operation<'_>) -> String {
+    let secrets = services.secrets.current();
+    match operation {
+        Operation::Request(channel) => secrets
+            .code_key
+            .label("idempotency", &format!("{}|{channel}", phone.as_e164())),
+        Operation::Verify(code) => secrets.code_key.label(
+            "idempotency-verify",
+            &format!("{}|{}", phone.as_e164(), code.expose()),
+        ),
+    }
 }
 
 pub async fn begin(
     services: &Services,
     key: &IdempotencyKey,
     phone: &PhoneNumber,
-    channel: Channel,
+    operation: Operation<'_>,
     deadline: Instant,
 ) -> Result<Begin, IdempotencyError> {
-    let fingerprint = fingerprint(services, phone, channel);
+    let fingerprint = fingerprint(services, phone, operation);
+    let name = operation.name();
     let tag = services.secrets.current().phone_tags.tag(phone);
     let pending_ttl = deadline.saturating_duration_since(Instant::now()) + PENDING_SLACK;
     let give_up = deadline.min(Instant::now() + MAX_WAIT);
     loop {
         match services
             .store
-            .claim(&tag, key, &fingerprint, pending_ttl)
+            .claim(&tag, name, key, &fingerprint, pending_ttl)
             .await?
         {
-            Claim::Fresh => return Ok(Begin::Proceed(Claimed { tag, fingerprint })),
+            Claim::Fresh => {
+                return Ok(Begin::Proceed(Claimed {
+                    tag,
+                    operation: name,
+                    fingerprint,
+                }));
+            }
             Claim::Replay(response) => return Ok(Begin::Replay(response)),
             Claim::Conflict => return Err(IdempotencyError::Reused),
             Claim::Pending if Instant::now() + POLL < give_up => tokio::time::sleep(POLL).await,
@@ -93,6 +125,7 @@ pub async fn finish(
         .store
         .settle(
             &claimed.tag,
+            claimed.operation,
             key,
             &claimed.fingerprint,
             response,

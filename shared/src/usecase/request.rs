@@ -109,7 +109,7 @@ pub async fn request_otp(
     };
     let digest = secrets.code_key.digest(phone, &code);
     let tag = secrets.phone_tags.tag(phone);
-    match services
+    let decision = services
         .store
         .begin_send(
             &tag,
@@ -118,8 +118,24 @@ pub async fn request_otp(
             sealed.as_ref().map(|s| (s, expires_ms)),
             limits,
         )
-        .await?
-    {
+        .await;
+    let decision = match decision {
+        Ok(decision) => decision,
+        Err(err) => {
+            // The script may have run with only its reply lost: undo it by
+            // the send id chosen here, so the client's retry is not refused
+            // by the cooldown of a code it never received.
+            if let Err(undo) = services
+                .store
+                .cancel_send(&tag, &send, SendFate::NotSent)
+                .await
+            {
+                tracing::warn!(error = %crate::error_chain(&undo), "could not undo a send whose outcome is unknown");
+            }
+            return Err(err.into());
+        }
+    };
+    match decision {
         SendDecision::Stored => {}
         SendDecision::Locked { retry_after } => return Err(RequestError::Locked { retry_after }),
         SendDecision::TooSoon { retry_after } => return Err(RequestError::TooSoon { retry_after }),

@@ -261,17 +261,26 @@ async fn an_unsettled_idempotency_claim_lapses_with_its_request() {
     let ttl = std::time::Duration::from_millis(300);
 
     assert_eq!(
-        store.claim(&tag(PHONE), &key, "fp", ttl).await.unwrap(),
+        store
+            .claim(&tag(PHONE), "request", &key, "fp", ttl)
+            .await
+            .unwrap(),
         otp::store::Claim::Fresh
     );
     assert_eq!(
-        store.claim(&tag(PHONE), &key, "fp", ttl).await.unwrap(),
+        store
+            .claim(&tag(PHONE), "request", &key, "fp", ttl)
+            .await
+            .unwrap(),
         otp::store::Claim::Pending
     );
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
 
     assert_eq!(
-        store.claim(&tag(PHONE), &key, "fp", ttl).await.unwrap(),
+        store
+            .claim(&tag(PHONE), "request", &key, "fp", ttl)
+            .await
+            .unwrap(),
         otp::store::Claim::Fresh
     );
 }

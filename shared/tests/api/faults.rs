@@ -3,110 +3,12 @@
 //! can. After each fault: no valid code left behind for a failed send, no
 //! counter spent by the failure, and the next normal flow works.
 
-use std::{
-    net::TcpListener,
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::time::Duration;
 
 use serde_json::json;
 use wiremock::ResponseTemplate;
 
-use crate::support::*;
-
-/// A standalone redis-server of this test's own on a fixed port.
-struct RedisServer {
-    port: u16,
-    dir: std::path::PathBuf,
-    child: Option<Child>,
-}
-
-impl RedisServer {
-    fn reserve() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = std::env::temp_dir().join(unique("otp-fault-redis"));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self {
-            port,
-            dir,
-            child: None,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    async fn start(&mut self) {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .arg("--dir")
-            .arg(&self.dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is on PATH (scripts/test.sh installs it)");
-        self.child = Some(child);
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("redis-server on {} did not start", self.port);
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn signal(&self, signal: &str) {
-        let pid = self.child.as_ref().expect("running").id().to_string();
-        assert!(
-            Command::new("kill")
-                .args([signal, &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        if self.child.is_some() {
-            self.signal("-CONT");
-        }
-        self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-async fn app_on(redis: &RedisServer) -> TestApp {
-    TestApp::builder()
-        .env("REDIS_URL", &redis.url())
-        .env("REDIS_CLUSTER", "false")
-        .env("REDIS_TLS_CA_FILE", "")
-        .env("REDIS_TIMEOUT_MS", "300")
-        .spawn()
-        .await
-}
+use crate::{redis_server::*, support::*};
 
 fn unavailable() -> serde_json::Value {
     json!({"error": "service_unavailable", "message": "The service is temporarily unavailable. Try again in a few seconds."})
@@ -171,25 +73,71 @@ async fn a_frozen_redis_gives_503_in_time_and_leaves_nothing_behind() {
     let mut redis = RedisServer::reserve();
     redis.start().await;
     let app = app_on(&redis).await;
-    // Connect before freezing it, so the commands queue on a live socket.
-    assert_eq!(app.verify("+447400123456", "123456").await.status, 400);
+    assert_eq!(app.request(PHONE).await.status, 200);
+    let code = app.last_code(PHONE).await;
+    let store = &app.services.store;
+    let key = otp::domain::CodeKey::derive(SIGNING_KEY.as_bytes());
+    let phone = otp::domain::PhoneNumber::parse(PHONE).unwrap();
+    let other = otp::domain::PhoneNumber::parse(OTHER).unwrap();
+    let length = otp::domain::CodeLength::default();
+    let guess = otp::domain::OtpCode::parse(&wrong(&code), length).unwrap();
+    let fresh = otp::domain::OtpCode::generate(length);
 
     redis.signal("-STOP");
-    let request = app.request(PHONE).await;
-    let verify = app.verify(PHONE, "123456").await;
+    let request = app.request(OTHER).await;
+    let verify = app.verify(PHONE, &wrong(&code)).await;
+    // The decision scripts themselves, past the per-IP check that would
+    // otherwise time out first: they queue on the frozen socket.
+    let send = store
+        .begin_send(
+            &tag(OTHER),
+            &otp::domain::SendId::generate(),
+            &key.digest(&other, &fresh),
+            None,
+            send_limits(),
+        )
+        .await;
+    let guessed = store
+        .check_guess(&tag(PHONE), &key.digest(&phone, &guess), guess_limits())
+        .await;
     // Keep it frozen past the scripts' not-after before letting it go.
     tokio::time::sleep(Duration::from_millis(1_200)).await;
     redis.signal("-CONT");
 
     assert_eq!((request.status, &request.body), (503, &unavailable()));
     assert_eq!((verify.status, &verify.body), (503, &unavailable()));
-    assert_eq!(app.sms_count().await, 0);
-    // Nothing stored, no cooldown spent, no failure counted.
+    assert!(send.is_err(), "{send:?}");
+    assert!(guessed.is_err(), "{guessed:?}");
+    assert_eq!(app.sms_count().await, 1);
+    // The scripts ran once Redis woke, too late: nothing stored, no
+    // cooldown spent, no failure counted, the pending code intact.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(app.pttl(PHONE, "code").await, -2);
-    assert_eq!(app.pttl(PHONE, "sends").await, -2);
+    assert_eq!(app.pttl(OTHER, "code").await, -2);
+    assert_eq!(app.pttl(OTHER, "sends").await, -2);
     assert_eq!(app.pttl(PHONE, "fails").await, -2);
-    a_normal_flow_works(&app).await;
+    assert_eq!(app.verify(PHONE, &code).await.status, 200);
+}
+
+const OTHER: &str = "+447400123456";
+
+pub fn send_limits() -> otp::store::SendLimits {
+    otp::store::SendLimits {
+        code_ttl: Duration::from_secs(300),
+        cooldown: Duration::from_secs(30),
+        max_sends: 5,
+        window: Duration::from_secs(3_600),
+        max_failures_per_day: 20,
+    }
+}
+
+pub fn guess_limits() -> otp::store::GuessLimits {
+    otp::store::GuessLimits {
+        max_attempts: 5,
+        lockout: Duration::from_secs(900),
+        failure_window: Duration::from_secs(3_600),
+        max_failures_per_day: 20,
+        used_ttl: Duration::from_secs(60),
+    }
 }
 
 #[tokio::test]
@@ -301,6 +249,57 @@ async fn run_twice(
         run_script(app, script, keys, args, deadline).await,
         run_script(app, script, keys, args, deadline).await,
     ]
+}
+
+#[tokio::test]
+async fn a_resend_that_arrives_late_still_gets_its_first_answer() {
+    let app = TestApp::spawn().await;
+    app.request(PHONE).await;
+    let code = app.last_code(PHONE).await;
+    let phone = otp::domain::PhoneNumber::parse(PHONE).unwrap();
+    let code = otp::domain::OtpCode::parse(&code, otp::domain::CodeLength::default()).unwrap();
+    let digest = otp::domain::CodeKey::derive(SIGNING_KEY.as_bytes()).digest(&phone, &code);
+    let verify = include_str!("../../src/store/verify.lua");
+    let request = include_str!("../../src/store/request.lua");
+    let verify_keys = ["code", "fails", "lock", "last", "used", "daily", "locks"];
+    let verify_args = [
+        digest.as_str(),
+        "5",
+        "900000",
+        "3600000",
+        "late-1",
+        "20",
+        "60000",
+    ];
+    let send_keys = ["code", "lock", "sends", "fails", "daily"];
+    let send_args = [
+        "d",
+        "late-send",
+        "300000",
+        "0",
+        "5",
+        "3600000",
+        "",
+        "",
+        "20",
+    ];
+
+    let first = run_script(
+        &app,
+        verify,
+        &verify_keys,
+        &verify_args,
+        epoch_ms() + 10_000,
+    )
+    .await;
+    let late = run_late(&app, verify, &verify_keys, &verify_args).await;
+    let sent = run_script(&app, request, &send_keys, &send_args, epoch_ms() + 10_000).await;
+    let late_send = run_late(&app, request, &send_keys, &send_args).await;
+
+    assert_eq!(first, ("approved".to_owned(), 0));
+    assert_eq!(late, first, "not 'expired': the first answer");
+    assert_eq!(sent, ("stored".to_owned(), 0));
+    assert_eq!(late_send, sent);
 }
 
 #[tokio::test]

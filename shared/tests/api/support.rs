@@ -169,6 +169,10 @@ pub struct TestResponse {
 }
 
 impl TestResponse {
+    pub fn from_response(response: Response<Body>) -> Self {
+        Self::from(response)
+    }
+
     fn from(response: Response<Body>) -> Self {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
