@@ -10,8 +10,11 @@ use otp::services::{Role, Services};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     otp::telemetry::init();
-    let services = &Services::from_env_or_exit(Role::VerifyOtp).await;
-    lambda_http::run(service_fn(move |event: Request| async move {
+    // Built once per cold start and kept for the life of the process, so
+    // concurrent invocations (Lambda managed concurrency) share it.
+    let services: &'static Services =
+        Box::leak(Box::new(Services::from_env_or_exit(Role::VerifyOtp).await));
+    lambda_http::run_concurrent(service_fn(move |event: Request| async move {
         Ok::<Response<Body>, Infallible>(otp::http::verify_otp(services, event).await)
     }))
     .await
