@@ -8,6 +8,9 @@ DEV_SIGNING_KEY="local-development-signing-key-0123456789abcdef"
 DEV_AUTH_ID="MADEVELOPMENT0000001"
 DEV_AUTH_TOKEN="local-development-plivo-token"
 DEV_SENDER="+14155550100"
+# Test numbers (a fixed code, no SMS and no call) for the sample events in
+# events/: one per request event, so that no event waits on another's cooldown.
+DEV_TEST_NUMBERS="+14155550161:123456,+14155550162:123456,+14155550163:123456"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -139,13 +142,63 @@ RUST_LOG=${RUST_LOG:-info}
 ENV
 }
 
-# start_watch PORT ENV_FILE LOG: the functions behind the API's paths.
+# start_watch PORT ENV_FILE LOG [FLAG...]: the functions behind the API's
+# paths. Its own permissive CORS is off: CORS is API Gateway's job, played
+# locally by scripts/dev_server.py. Sets WATCH_PID.
 start_watch() {
   local port="$1" envfile="$2" logfile="$3"
+  shift 3
   (cd "$ROOT" && exec "$VENV/bin/cargo-lambda" lambda watch --invoke-address 127.0.0.1 \
-    --invoke-port "$port" --env-file "$envfile" --ignore-changes) >"$logfile" 2>&1 &
-  PIDS+=($!)
+    --invoke-port "$port" --env-file "$envfile" --disable-cors "$@") >"$logfile" 2>&1 &
+  WATCH_PID=$!
+  PIDS+=("$WATCH_PID")
   wait_for "cargo lambda watch on $port" 120 python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)"
+}
+
+# build_functions WATCH_URL LOG SECONDS: calls each function once through
+# cargo lambda watch, which compiles it on its first call, and returns once
+# all three answer, showing the build's progress (scripts/build_functions.py).
+build_functions() {
+  python3 "$ROOT/scripts/build_functions.py" "$@"
+}
+
+# dedupe_env_file FILE: keeps the last line of each KEY=..., so that later
+# settings (dev.sh's arguments, EXTRA_ENV_FILE) override earlier ones.
+dedupe_env_file() {
+  python3 - "$1" <<'PY'
+import sys
+path = sys.argv[1]
+settings = {}
+for line in open(path).read().splitlines():
+    if line.strip() and not line.lstrip().startswith("#") and "=" in line:
+        key = line.split("=", 1)[0].strip()
+        settings.pop(key, None)
+        settings[key] = line
+open(path, "w").write("".join(line + "\n" for line in settings.values()))
+PY
+}
+
+# start_dev_server WEB_PORT API_PORT UPSTREAM ALLOWED_ORIGINS LOG: the try-it
+# page on WEB_PORT, and the API with API Gateway's CORS on API_PORT.
+start_dev_server() {
+  local web="$1" api="$2" upstream="$3" origins="$4" logfile="$5"
+  python3 -u "$ROOT/scripts/dev_server.py" --web-port "$web" --api-port "$api" \
+    --upstream "$upstream" --allowed-origins "$origins" >"$logfile" 2>&1 &
+  PIDS+=($!)
+  wait_for "dev server on $web" 20 python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$web/')"
+  wait_for "dev server on $api" 20 python3 -c "import socket; socket.create_connection(('127.0.0.1', $api), 1)"
+}
+
+# Debian's chromium, for the browser test: Playwright drives it and never
+# downloads a browser of its own.
+ensure_chromium() {
+  if [ ! -x /usr/bin/chromium ]; then
+    log "installing chromium from the OS packages (for the browser test)"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+  fi
 }
 
 # A TCP port P such that P and its cluster bus port P+10000 are both free.

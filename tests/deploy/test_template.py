@@ -3,8 +3,10 @@ the cache's network rule, every setting of the service passed to the
 functions that use it with the service's own default, and alarms on the
 metrics the functions emit."""
 
+import importlib.util
 import json
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -35,8 +37,15 @@ SERVICE_DEFAULTS = {
     "OTP_BRAND": "app", "WEBOTP_DOMAIN": "", "ANDROID_APP_HASH": "",
     "PLIVO_TIMEOUT_MS": "3000", "PLIVO_MAX_ATTEMPTS": "3", "REDIS_TIMEOUT_MS": "1000",
     "REDIS_KEY_PREFIX": "otp", "IP_MAX_SENDS_PER_HOUR": "20", "IP_MAX_VERIFIES_PER_HOUR": "60",
-    "TEST_PHONE_NUMBERS": "",
+    "TEST_PHONE_NUMBERS": "", "OTP_MAX_FAILURES_PER_DAY": "20",
+    "ALLOWED_NUMBER_TYPES": "mobile,fixed_line_or_mobile", "TRUSTED_PHONE_NUMBERS": "",
+    # Blank: ten times the per-IP limit.
+    "IPV6_48_MAX_SENDS_PER_HOUR": "", "IPV6_48_MAX_VERIFIES_PER_HOUR": "",
 }
+# Where the template's default differs from the service's, on purpose: a
+# deployed stack says "Your phone verification code is ..." until OtpBrand
+# names the product, rather than the service's bare "app".
+TEMPLATE_DEFAULTS = {"OTP_BRAND": "phone"}
 # The voice channel's settings, with the service's defaults. Blank means unset
 # to the service: VOICE_ALLOWED_COUNTRIES then follows ALLOWED_COUNTRIES,
 # PLIVO_VOICE_SENDER follows PLIVO_SENDER, and PUBLIC_BASE_URL is derived from
@@ -45,6 +54,7 @@ VOICE_DEFAULTS = {
     "OTP_CHANNELS": "sms,voice", "VOICE_ALLOWED_COUNTRIES": "",
     "VOICE_MESSAGE_TEMPLATE": "Your {brand} verification code is {code}. Once again, your code is {code}.",
     "VOICE_LANGUAGE": "en-US", "VOICE_FALLBACK": "off", "PLIVO_VOICE_SENDER": "", "PUBLIC_BASE_URL": "",
+    "VOICE_ALLOWED_NUMBER_TYPES": "mobile,fixed_line_or_mobile,fixed_line",
 }
 # Parameters the deployer must give: the service has no default.
 REQUIRED = {"PLIVO_SENDER"}
@@ -203,7 +213,35 @@ def test_each_setting_is_a_parameter_with_the_services_default(function, variabl
     ref = GLOBAL_ENV[variable] if function == "Globals" else environment(function)[variable]
     assert set(ref) == {"Ref"}, f"{variable} is not taken from a parameter"
     parameter = PARAMETERS[ref["Ref"]]
-    assert str(parameter.get("Default", "")) == default, variable
+    assert str(parameter.get("Default", "")) == TEMPLATE_DEFAULTS.get(variable, default), variable
+
+
+def test_every_parameter_says_what_it_is_for():
+    # `sam deploy --guided` shows nothing else; the console shows it too.
+    assert [name for name, parameter in PARAMETERS.items() if not parameter.get("Description")] == []
+
+
+def test_the_parameters_every_deployment_sets_come_first():
+    # `sam deploy --guided` asks in the template's order.
+    first = ["VpcId", "SubnetIds", "PlivoSender", "OtpBrand", "AllowedOrigins"]
+    assert list(PARAMETERS)[: len(first)] == first
+    groups = TEMPLATE["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
+    assert groups[0]["Parameters"] == first
+    grouped = [name for group in groups for name in group["Parameters"]]
+    assert sorted(grouped) == sorted(PARAMETERS), "every parameter in exactly one console group"
+
+
+def test_no_parameter_hides_its_input():
+    # A NoEcho parameter has no default in `sam deploy --guided`, which then
+    # refuses an empty answer: a prompt a new user cannot get past.
+    assert [name for name, parameter in PARAMETERS.items() if parameter.get("NoEcho")] == []
+
+
+def test_samconfig_names_a_region_and_builds_rust_in_source():
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    assert config["default"]["global"]["parameters"]["region"]
+    # rust-cargolambda builds only in source; saying so silences sam build's warning.
+    assert config["default"]["build"]["parameters"]["build_in_source"] is True
 
 
 def test_every_voice_and_alarm_parameter_says_what_it_is_for():
@@ -256,13 +294,61 @@ def test_required_settings_are_parameters_without_a_default(variable):
     assert "Default" not in parameter
 
 
+def cors_configuration():
+    """The API's CORS configuration when AllowedOrigins names origins."""
+    condition, configured, otherwise = RESOURCES["Api"]["Properties"]["CorsConfiguration"]["Fn::If"]
+    assert condition == "HasAllowedOrigins"
+    assert otherwise == {"Ref": "AWS::NoValue"}
+    return configured
+
+
 def test_the_api_throttles_logs_and_allows_configured_origins():
     api = RESOURCES["Api"]["Properties"]
     assert api["DefaultRouteSettings"] == {"ThrottlingBurstLimit": {"Ref": "ThrottlingBurstLimit"},
                                            "ThrottlingRateLimit": {"Ref": "ThrottlingRateLimit"}}
-    assert api["CorsConfiguration"]["AllowOrigins"] == {"Ref": "AllowedOrigins"}
-    assert set(api["CorsConfiguration"]["ExposeHeaders"]) == {"retry-after", "idempotent-replayed"}
+    cors = cors_configuration()
+    assert cors["AllowOrigins"] == {"Ref": "AllowedOrigins"}
+    assert set(cors["ExposeHeaders"]) == {"retry-after", "idempotent-replayed"}
     assert api["AccessLogSettings"]["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]}
+
+
+def test_no_browser_origin_is_allowed_unless_named():
+    # Any origin ("*") would let every web page spend its visitors' per-IP
+    # budgets; without AllowedOrigins there is no CORS configuration at all.
+    assert PARAMETERS["AllowedOrigins"]["Type"] == "CommaDelimitedList"
+    assert PARAMETERS["AllowedOrigins"]["Default"] == ""
+    assert TEMPLATE["Conditions"]["HasAllowedOrigins"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Fn::Join": [",", {"Ref": "AllowedOrigins"}]}, ""]}]}
+
+
+def test_browsers_may_send_the_json_posts_and_fetch_the_key_set():
+    cors = cors_configuration()
+    assert cors["AllowMethods"] == ["GET", "POST"]
+    assert cors["AllowHeaders"] == ["content-type", "idempotency-key"]
+    assert "AllowCredentials" not in cors, "the API takes no cookies"
+
+
+def dev_server():
+    spec = importlib.util.spec_from_file_location("dev_server", ROOT / "scripts/dev_server.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_local_dev_server_routes_what_api_gateway_routes():
+    routes = {(e["Properties"]["Method"].upper(), e["Properties"]["Path"])
+              for resource in RESOURCES.values() if resource["Type"] == "AWS::Serverless::Function"
+              for e in resource["Properties"].get("Events", {}).values() if e["Type"] == "HttpApi"}
+    assert dev_server().template_routes(ROOT / "template.yaml") == routes
+
+
+def test_the_local_dev_server_answers_cors_as_the_template_configures_it():
+    server = dev_server()
+    cors = cors_configuration()
+    assert server.CORS_ALLOW_METHODS == cors["AllowMethods"]
+    assert server.CORS_ALLOW_HEADERS == cors["AllowHeaders"]
+    assert server.CORS_EXPOSE_HEADERS == cors["ExposeHeaders"]
+    assert server.CORS_MAX_AGE == cors["MaxAge"]
 
 
 def test_every_log_group_has_a_retention():
@@ -334,7 +420,7 @@ def test_the_undelivered_rate_alarm_needs_volume_and_a_high_share(delivered, und
 
 def test_alarms_watch_metrics_the_functions_emit():
     source = (ROOT / "shared/src/metrics.rs").read_text()
-    emitted = set(re.findall(r'=> "(\w+)"', source))
+    emitted = set(re.findall(r'Self::(\w+) => "\1"', source))
     watched = set()
     for resource in RESOURCES.values():
         if resource["Type"] != "AWS::CloudWatch::Alarm":
@@ -354,7 +440,7 @@ def test_alarms_watch_metrics_the_functions_emit():
 
 def test_metric_names_match_what_the_functions_emit():
     source = (ROOT / "shared/src/metrics.rs").read_text()
-    emitted = set(re.findall(r'=> "(\w+)"', source))
+    emitted = set(re.findall(r'Self::(\w+) => "\1"', source))
     body = RESOURCES["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
     for metric in emitted:
         assert metric in body, metric

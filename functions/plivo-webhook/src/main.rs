@@ -12,8 +12,9 @@ async fn main() -> Result<(), Error> {
     otp::telemetry::init();
     // Built once per cold start and kept for the life of the process, so
     // concurrent invocations (Lambda managed concurrency) share it.
-    let services: &'static Services =
-        Box::leak(Box::new(Services::from_env_or_exit(Role::PlivoWebhook).await));
+    let services: &'static Services = Box::leak(Box::new(
+        Services::from_env_or_exit(Role::PlivoWebhook).await,
+    ));
     lambda_http::run_concurrent(service_fn(move |event: Request| async move {
         Ok::<Response<Body>, Infallible>(otp::http::plivo_webhook(services, event).await)
     }))

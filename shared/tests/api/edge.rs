@@ -10,8 +10,13 @@ use crate::support::*;
 async fn both_functions_accept_rest_api_events() {
     let app = TestApp::spawn().await;
 
-    let requested =
-        otp::http::request_otp(&app.services, event("request-otp-rest-api.json", |_| {})).await;
+    let requested = otp::http::request_otp(
+        &app.services,
+        event("request-otp-rest-api.json", |e| {
+            e["body"] = json!(json!({ "phoneNumber": PHONE }).to_string());
+        }),
+    )
+    .await;
     assert_eq!(requested.status(), 200);
     let code = app.last_code(PHONE).await;
     let verified = otp::http::verify_otp(
