@@ -1,6 +1,7 @@
-//! `POST /api/otp/verify`: the Lambda function a client calls when it submits the code and gets a verification token.
-//! Builds the shared clients once per cold start; each invocation is handed
-//! to the edge in `otp::http`.
+//! verify-otp: `POST /api/otp/verify`, where a client submits the code and
+//! gets a verification token, and `GET /.well-known/jwks.json`, the public
+//! keys that verify those tokens. Builds the shared clients once per cold
+//! start; each invocation is handed to the edge in `otp::http` by its path.
 
 use std::convert::Infallible;
 
@@ -12,7 +13,12 @@ async fn main() -> Result<(), Error> {
     otp::telemetry::init();
     let services = &Services::from_env_or_exit(Role::VerifyOtp).await;
     lambda_http::run(service_fn(move |event: Request| async move {
-        Ok::<Response<Body>, Infallible>(otp::http::verify_otp(services, event).await)
+        let response = if otp::http::is_jwks(&event) {
+            otp::http::jwks(services, &event)
+        } else {
+            otp::http::verify_otp(services, event).await
+        };
+        Ok::<Response<Body>, Infallible>(response)
     }))
     .await
 }

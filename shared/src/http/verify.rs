@@ -33,6 +33,7 @@ struct ApprovedBody {
 
 /// `POST /api/otp/verify`
 pub async fn verify_otp(services: &Services, event: Request) -> Response<Body> {
+    services.secrets.refresh_if_due();
     let length = services.config.policy.code_length;
     let input = parse::<VerifyBody>(
         &event,

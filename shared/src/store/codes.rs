@@ -116,19 +116,27 @@ impl Store {
 
     /// Compares a guess with the stored digest; a wrong guess is counted and
     /// the last allowed one locks the phone and deletes its code.
+    /// `candidates` are the guess's digests under every code key: it is
+    /// right if the stored digest is any of them.
     pub async fn check_guess(
         &self,
         phone: &PhoneNumber,
-        digest: &CodeDigest,
+        candidates: &[CodeDigest],
         limits: GuessLimits,
     ) -> Result<GuessDecision, StoreError> {
+        // Hex digests hold no space, so a space separates them safely.
+        let digests = candidates
+            .iter()
+            .map(CodeDigest::as_str)
+            .collect::<Vec<_>>()
+            .join(" ");
         let mut invocation = self.verify.prepare_invoke();
         invocation
             .key(self.key(phone, "code"))
             .key(self.key(phone, "fails"))
             .key(self.key(phone, "lock"))
             .key(self.key(phone, "last"))
-            .arg(digest.as_str())
+            .arg(digests)
             .arg(limits.max_attempts)
             .arg(millis(limits.lockout))
             .arg(millis(limits.failure_window))

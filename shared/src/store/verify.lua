@@ -1,7 +1,7 @@
 -- Checks a guess and counts it in one step, so concurrent guesses are all
 -- counted and a correct code is accepted exactly once.
 -- KEYS: code, fails, lock, last (all share the phone's hash tag)
--- ARGV: digest, max attempts, lockout ms, failure window ms, guess id, not-after ms
+-- ARGV: candidate digests (space separated), max attempts, lockout ms, failure window ms, guess id, not-after ms
 -- Reply: {outcome, number}: approved 0 | rejected attempts-left | locked ms
 
 -- A client that resends this very call (after a dropped connection) gets
@@ -24,7 +24,7 @@ end
 -- Digests are HMACs under a key Redis never sees, so comparing them with
 -- '==' leaks nothing an attacker could use through timing.
 local stored = redis.call('HGET', KEYS[1], 'digest')
-if stored and stored == ARGV[1] then
+if stored and string.find(' ' .. ARGV[1] .. ' ', ' ' .. stored .. ' ', 1, true) then
   redis.call('DEL', KEYS[1], KEYS[2])
   return decide('approved', 0)
 end

@@ -13,6 +13,7 @@ use super::{
 };
 use crate::{
     domain::{ANSWER_PATH, CallbackBase, Channel, HANGUP_PATH, OtpCode, PhoneNumber, SendId},
+    locale::Locale,
     plivo::{
         PlivoError,
         signature::{self, Signature, Signed, Signer},
@@ -83,7 +84,7 @@ pub async fn code_to_speak(
     };
     let secrets = services.secrets.current();
     Ok(secrets
-        .seal_key
+        .code_keys
         .open(&live.sealed, phone, send, live.expires_ms, epoch_ms()))
 }
 
@@ -121,12 +122,15 @@ pub enum ReceiptOutcome {
     FallbackCalled(Result<(), String>),
 }
 
+/// `locale` is the one the SMS's status URL named (the client's choice),
+/// for the fallback call to speak.
 pub async fn message_status(
     services: &Services,
     phone: &PhoneNumber,
     send: &SendId,
     status: MessageStatus,
     callbacks: &CallbackBase,
+    locale: Option<&Locale>,
     deadline: Instant,
 ) -> Result<ReceiptOutcome, CallbackError> {
     if status != MessageStatus::NotDelivered {
@@ -141,8 +145,8 @@ pub async fn message_status(
         Receipt::Lifted => Ok(ReceiptOutcome::CooldownLifted),
         Receipt::Fallback(_) => {
             let call = Delivery::Call {
-                answer_url: callbacks.url(ANSWER_PATH, send),
-                hangup_url: callbacks.url(HANGUP_PATH, send),
+                answer_url: callbacks.url(ANSWER_PATH, send, locale.map(Locale::as_str)),
+                hangup_url: callbacks.url(HANGUP_PATH, send, None),
             };
             let placed = deliver(services, phone, &call, deadline).await;
             Ok(ReceiptOutcome::FallbackCalled(

@@ -49,7 +49,7 @@ fn fingerprint(services: &Services, phone: &PhoneNumber, channel: Channel) -> St
     services
         .secrets
         .current()
-        .code_key
+        .code_keys
         .label("idempotency", &format!("{}|{channel}", phone.as_e164()))
 }
 

@@ -52,12 +52,14 @@ pub async fn verify_otp(
         lockout: policy.lockout,
         failure_window: policy.failure_window,
     };
+    // Every code key is tried, so a code stored before a rotation still works.
+    let candidates = secrets.code_keys.candidates(phone, code);
     match services
         .store
-        .check_guess(phone, &secrets.code_key.digest(phone, code), limits)
+        .check_guess(phone, &candidates, limits)
         .await?
     {
-        GuessDecision::Approved => Ok(services.tokens.sign(&secrets.token_key, phone)?),
+        GuessDecision::Approved => Ok(services.tokens.sign(&secrets.token_keys, phone)?),
         GuessDecision::Rejected { attempts_left } => {
             Err(VerifyError::InvalidCode { attempts_left })
         }
