@@ -3,14 +3,18 @@
 //! server standing in for Plivo that checks its exact wire format.
 
 mod abuse;
+mod backend;
 mod concurrency;
 mod edge;
 mod faults;
 mod hostile;
+mod locale;
 mod plivo;
 mod plivo_mock;
 mod request;
+mod rotation;
 mod secrets;
 mod support;
+mod tokens;
 mod verify;
 mod voice;
