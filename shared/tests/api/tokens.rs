@@ -204,3 +204,35 @@ async fn test_numbers_in_the_secret_get_their_fixed_code_as_the_environments_do(
     }
     assert_eq!(app.sms_count().await, 0, "test numbers get no SMS");
 }
+
+/// `scripts/new-key.sh` with `args`: its one line of JSON.
+fn new_key(args: &[&str]) -> Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/new-key.sh");
+    let output = std::process::Command::new(script)
+        .args(args)
+        .output()
+        .expect("run scripts/new-key.sh");
+    assert!(output.status.success(), "{output:?}");
+    serde_json::from_slice(&output.stdout).expect("one JSON value")
+}
+
+#[tokio::test]
+async fn the_key_generator_prints_entries_the_service_signs_and_hashes_with() {
+    let token_key = new_key(&["gen-1"]);
+    let code_key = new_key(&["--code"]);
+    assert_eq!(token_key["kid"], "gen-1");
+    let secret = create_secret(&secret_with(json!({
+        "token_keys": [token_key],
+        "code_keys": [code_key],
+    })))
+    .await;
+    let app = TestApp::builder()
+        .env("OTP_SECRET_ID", &secret)
+        .spawn()
+        .await;
+
+    let token = app.token_for(PHONE).await;
+
+    assert_eq!(kid_of(&token), "gen-1");
+    assert!(backend_verifies(&token, &app.jwks()).is_ok());
+}
