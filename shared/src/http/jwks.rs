@@ -21,7 +21,7 @@ pub fn is_jwks(event: &Request) -> bool {
 
 pub fn jwks(services: &Services, event: &Request) -> Response<Body> {
     services.secrets.refresh_if_due();
-    if event.method() != Method::GET && event.method() != Method::HEAD {
+    if event.method() != Method::GET {
         return ApiError::get_only().into_response();
     }
     let secrets = services.secrets.current();
