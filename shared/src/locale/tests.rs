@@ -1,3 +1,6 @@
+//! The catalog as request-otp uses it: every built-in text within one SMS
+//! segment, lookup by tag and by country, voices, and overrides.
+
 use super::*;
 use crate::domain::CodeLength;
 
