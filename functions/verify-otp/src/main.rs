@@ -3,22 +3,21 @@
 //! keys that verify those tokens. Builds the shared clients once per cold
 //! start; each invocation is handed to the edge in `otp::http` by its path.
 
-use std::convert::Infallible;
-
-use lambda_http::{Body, Error, Request, Response, service_fn};
+use lambda_http::Error;
 use otp::services::{Role, Services};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     otp::telemetry::init();
-    let services = &Services::from_env_or_exit(Role::VerifyOtp).await;
-    lambda_http::run(service_fn(move |event: Request| async move {
-        let response = if otp::http::is_jwks(&event) {
+    // Built once, used by every invocation until the process ends.
+    let services: &'static Services =
+        Box::leak(Box::new(Services::from_env_or_exit(Role::VerifyOtp).await));
+    otp::http::run(services, move |event| async move {
+        if otp::http::is_jwks(&event) {
             otp::http::jwks(services, &event)
         } else {
             otp::http::verify_otp(services, event).await
-        };
-        Ok::<Response<Body>, Infallible>(response)
-    }))
+        }
+    })
     .await
 }

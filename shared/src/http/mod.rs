@@ -7,6 +7,7 @@ mod errors;
 mod jwks;
 mod parse;
 mod request;
+mod runtime;
 mod verify;
 mod webhook;
 
@@ -24,6 +25,7 @@ use crate::{domain::CallbackBase, services::Services};
 
 pub use jwks::{JWKS_PATH, is_jwks, jwks};
 pub use request::request_otp;
+pub use runtime::run;
 pub use verify::verify_otp;
 pub use webhook::plivo_webhook;
 

@@ -3,10 +3,11 @@
 //! It is read at cold start, then again every `SECRET_REFRESH_SECONDS`, so a
 //! rotation reaches warm instances of every function. The refresh never
 //! holds up an answer: an invocation only checks whether one is due and, if
-//! so, spawns it beside itself. Lambda freezes an instance between
-//! invocations, so a refresh that the freeze interrupts finishes when the
-//! next invocation thaws it. A refresh that fails keeps the last good
-//! secret, logs, and is tried again a little later.
+//! so, spawns it beside itself; once the invocation's response is posted
+//! (the caller has it), the runtime gives the refresh a moment to finish
+//! (`settle`) before asking for the next event, as Lambda may freeze the
+//! instance from then on. A refresh that fails keeps the last good secret,
+//! logs, and is tried again a little later.
 
 use std::{
     sync::{
@@ -17,7 +18,7 @@ use std::{
 };
 
 use aws_sdk_secretsmanager::Client;
-use tokio::time::Instant;
+use tokio::{task::JoinHandle, time::Instant};
 
 use super::{SecretRules, Secrets, SecretsError};
 
@@ -41,6 +42,8 @@ struct Inner {
     current: RwLock<Arc<Secrets>>,
     next_due: Mutex<Instant>,
     refreshing: AtomicBool,
+    /// The running refresh, for `settle` to wait on.
+    in_flight: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl SecretStore {
@@ -61,6 +64,7 @@ impl SecretStore {
                 current: RwLock::new(Arc::new(secrets)),
                 next_due: Mutex::new(Instant::now() + every),
                 refreshing: AtomicBool::new(false),
+                in_flight: Mutex::new(None),
             }),
         })
     }
@@ -84,7 +88,7 @@ impl SecretStore {
             return;
         }
         let inner = Arc::clone(&self.inner);
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let outcome = tokio::time::timeout(REFRESH_TIMEOUT, inner.fetch_and_swap()).await;
             match outcome.unwrap_or(Err(SecretsError::TimedOut)) {
                 Ok(fresh) => tracing::info!(
@@ -102,6 +106,23 @@ impl SecretStore {
             }
             inner.refreshing.store(false, Ordering::Release);
         });
+        *self.inner.lock_in_flight() = Some(task);
+    }
+
+    /// Waits, at most `limit`, for a refresh started during this invocation.
+    /// For the runtime to call once the response is posted and before it
+    /// asks for the next event: the caller already has its answer, and the
+    /// refresh ends before Lambda can freeze the instance in the middle of
+    /// it (where, thawed minutes later, its connection would be dead).
+    pub async fn settle(&self, limit: Duration) {
+        let task = self.inner.lock_in_flight().take();
+        let Some(mut task) = task else {
+            return;
+        };
+        if tokio::time::timeout(limit, &mut task).await.is_err() {
+            // Still running: it goes on beside the next invocation.
+            *self.inner.lock_in_flight() = Some(task);
+        }
     }
 }
 
@@ -117,6 +138,10 @@ impl Inner {
         }
         *due = now + self.every;
         true
+    }
+
+    fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, Option<JoinHandle<()>>> {
+        self.in_flight.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn set_due(&self, after: Duration) {

@@ -173,3 +173,52 @@ async fn the_jwks_route_answers_from_memory_with_no_secrets_manager_call() {
         "served with Secrets Manager gone"
     );
 }
+
+#[tokio::test]
+async fn a_refresh_still_running_when_the_answer_is_posted_is_settled_before_the_next_event() {
+    let secrets_manager = MockServer::start().await;
+    let target = || header("x-amz-target", "secretsmanager.GetSecretValue");
+    Mock::given(target())
+        .respond_with(get_secret_value(&secret_json_with_keys(
+            &[("k1", &p256_pem())],
+            &[],
+        )))
+        .up_to_n_times(1)
+        .mount(&secrets_manager)
+        .await;
+    Mock::given(target())
+        .respond_with(
+            get_secret_value(&secret_json_with_keys(&[("k2", &p256_pem())], &[]))
+                .set_delay(Duration::from_millis(800)),
+        )
+        .mount(&secrets_manager)
+        .await;
+    let app = TestApp::builder()
+        .env("OTP_SECRET_ID", "otp")
+        .env("SECRET_REFRESH_SECONDS", "1")
+        .secrets_manager_at(&secrets_manager.uri())
+        .spawn()
+        .await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert_eq!(app.kids(), ["k1"], "this answer starts the refresh");
+
+    // What the runtime does once the response is posted: a short wait
+    // gives up and leaves the refresh running...
+    let started = tokio::time::Instant::now();
+    app.services
+        .secrets
+        .settle(Duration::from_millis(100))
+        .await;
+    assert!(started.elapsed() < Duration::from_millis(500));
+    assert_eq!(app.kids(), ["k1"]);
+    // ...and a long enough one sees it through, before the next event.
+    app.services.secrets.settle(Duration::from_secs(5)).await;
+
+    assert_eq!(app.kids(), ["k2"]);
+    let started = tokio::time::Instant::now();
+    app.services.secrets.settle(Duration::from_secs(5)).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(50),
+        "nothing left to wait for"
+    );
+}
