@@ -97,13 +97,15 @@ use_local_aws() {
   unset AWS_PROFILE AWS_SESSION_TOKEN
 }
 
-# seed_secret NAME: the development secret, in the configuration contract's shape.
+# seed_secret NAME: the development secret, in the shape the stack's secret
+# has: derived_token_key makes the functions derive their ES256 token key
+# from signing_key, so local tokens are ES256 with a JWK Set, as in AWS.
 seed_secret() {
   "$VENV/bin/python" - "$1" <<PY
 import json, sys, boto3
 client = boto3.client("secretsmanager", endpoint_url="$AWS_ENDPOINT_URL_SECRETS_MANAGER")
 doc = json.dumps({"plivo_auth_id": "$DEV_AUTH_ID", "plivo_auth_token": "$DEV_AUTH_TOKEN",
-                  "signing_key": "$DEV_SIGNING_KEY"})
+                  "signing_key": "$DEV_SIGNING_KEY", "derived_token_key": "first"})
 try:
     client.create_secret(Name=sys.argv[1], SecretString=doc)
 except client.exceptions.ResourceExistsException:

@@ -8,6 +8,8 @@ use std::{
 
 use crate::{
     domain::{Channel, CodeLength, NumberType, OtpCode, PhoneNumber},
+    keys::TokenAlgorithm,
+    locale::Messages,
     message::{MessageTemplate, VoiceTemplate},
 };
 
@@ -18,19 +20,20 @@ pub struct Config {
     pub token: TokenConfig,
     pub redis: RedisConfig,
     pub plivo: PlivoConfig,
-    pub message: MessageTemplate,
+    /// The SMS and call texts of every locale.
+    pub messages: Messages,
     pub voice: VoiceConfig,
+    /// How often a warm instance reads the secret again.
+    pub secret_refresh: Duration,
     /// Where Plivo calls back (custom domains, local development); when
     /// unset, the API Gateway domain and stage of the incoming event.
     pub public_base_url: Option<String>,
 }
 
-/// What a voice call says, and when one is placed without being asked for.
+/// When a call is placed without being asked for (what calls say is in
+/// `Config::messages`).
 #[derive(Debug, Clone)]
 pub struct VoiceConfig {
-    pub template: VoiceTemplate,
-    /// Plivo's `<Speak language>`, e.g. `en-US`.
-    pub language: String,
     /// `VOICE_FALLBACK=auto`: an SMS that Plivo reports undelivered is
     /// followed by one call that speaks the same code.
     pub fallback: bool,
@@ -75,7 +78,10 @@ pub struct OtpPolicy {
 #[derive(Debug, Clone)]
 pub struct TokenConfig {
     pub issuer: String,
+    /// `aud`, when the tokens are meant for one backend.
+    pub audience: Option<String>,
     pub ttl: Duration,
+    pub algorithm: TokenAlgorithm,
 }
 
 #[derive(Debug, Clone)]
@@ -167,7 +173,15 @@ impl Config {
         };
         let token = TokenConfig {
             issuer: env.text("TOKEN_ISSUER", "otp-service")?,
+            audience: env.optional("TOKEN_AUDIENCE"),
             ttl: env.seconds("TOKEN_TTL_SECONDS", 600, 30, 86_400)?,
+            algorithm: match env.optional("TOKEN_ALGORITHM") {
+                None => TokenAlgorithm::Auto,
+                Some(_) => match env.choice("TOKEN_ALGORITHM", &["es256", "hs256"], "es256")? {
+                    "hs256" => TokenAlgorithm::Hs256,
+                    _ => TokenAlgorithm::Es256,
+                },
+            },
         };
         let redis = RedisConfig {
             url: env.redis_url()?,
@@ -200,18 +214,17 @@ impl Config {
         }
         let brand = env.text("OTP_BRAND", "app")?;
         let voice = VoiceConfig {
-            template: VoiceTemplate::new(
-                env.text(
-                    "VOICE_MESSAGE_TEMPLATE",
-                    "Your {brand} verification code is {code}. Once again, your code is {code}.",
-                )?,
-                brand.clone(),
-            )?,
-            language: env.language("VOICE_LANGUAGE", "en-US")?,
             fallback: env.choice("VOICE_FALLBACK", &["off", "auto"], "off")? == "auto",
         };
+        let english_voice = VoiceTemplate::new(
+            env.text(
+                "VOICE_MESSAGE_TEMPLATE",
+                "Your {brand} verification code is {code}. Once again, your code is {code}.",
+            )?,
+            brand.clone(),
+        )?;
         let public_base_url = env.base_url("PUBLIC_BASE_URL")?;
-        let message = MessageTemplate::new(
+        let english = MessageTemplate::new(
             env.text(
                 "OTP_MESSAGE_TEMPLATE",
                 "Your {brand} verification code is {code}. It expires in {minutes} minutes.",
@@ -220,14 +233,21 @@ impl Config {
             env.optional("WEBOTP_DOMAIN"),
             env.optional("ANDROID_APP_HASH"),
         )?;
+        let messages = Messages::new(
+            english,
+            english_voice,
+            env.language("VOICE_LANGUAGE", "en-US")?,
+            env.optional("OTP_MESSAGE_TEMPLATES").as_deref(),
+        )?;
         Ok(Self {
             secret_id: env.required("OTP_SECRET_ID")?,
             policy,
             token,
             redis,
             plivo,
-            message,
+            messages,
             voice,
+            secret_refresh: env.seconds("SECRET_REFRESH_SECONDS", 300, 1, 3_600)?,
             public_base_url,
         })
     }
@@ -517,6 +537,9 @@ mod tests {
         assert!(policy.allowed_countries.is_empty());
         assert_eq!(config.token.ttl, Duration::from_secs(600));
         assert_eq!(config.token.issuer, "otp-service");
+        assert_eq!(config.token.audience, None);
+        assert_eq!(config.token.algorithm, TokenAlgorithm::Auto);
+        assert_eq!(config.secret_refresh, Duration::from_secs(300));
         assert_eq!(config.plivo.api_url, "https://api.plivo.com");
         assert!(!config.redis.cluster);
     }
@@ -540,6 +563,10 @@ mod tests {
             ("REDIS_URL", "http://cache:6379"),
             ("ALLOWED_COUNTRIES", "US,USA"),
             ("PLIVO_API_URL", "api.plivo.com"),
+            ("SECRET_REFRESH_SECONDS", "0"),
+            ("SECRET_REFRESH_SECONDS", "3601"),
+            ("TOKEN_ALGORITHM", "RS256"),
+            ("OTP_MESSAGE_TEMPLATES", "{\"es\": \"sin código\"}"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             assert!(err.to_string().starts_with(var), "{var}={value}: {err}");
@@ -592,7 +619,7 @@ mod tests {
             [Channel::Sms, Channel::Voice].into_iter().collect()
         );
         assert_eq!(policy.voice_allowed_countries, policy.allowed_countries);
-        assert_eq!(config.voice.language, "en-US");
+        assert_eq!(config.messages.fallback_voice_language(), "en-US");
         assert!(!config.voice.fallback);
         assert_eq!(config.plivo.voice_sender, "+14155550100");
         assert_eq!(config.public_base_url, None);
@@ -635,6 +662,23 @@ mod tests {
             let err = config(&[(var, value)]).unwrap_err();
             assert!(err.to_string().starts_with(var), "{var}={value}: {err}");
         }
+    }
+
+    #[test]
+    fn token_settings_read_the_algorithm_case_insensitively_and_an_optional_audience() {
+        let config = config_with(&[
+            ("TOKEN_ALGORITHM", "hs256"),
+            ("TOKEN_AUDIENCE", "https://api.example.com"),
+            ("SECRET_REFRESH_SECONDS", "60"),
+        ]);
+        assert_eq!(config.token.algorithm, TokenAlgorithm::Hs256);
+        assert_eq!(
+            config.token.audience.as_deref(),
+            Some("https://api.example.com")
+        );
+        assert_eq!(config.secret_refresh, Duration::from_secs(60));
+        let config = config_with(&[("TOKEN_ALGORITHM", "ES256")]);
+        assert_eq!(config.token.algorithm, TokenAlgorithm::Es256);
     }
 
     #[test]

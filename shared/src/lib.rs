@@ -7,6 +7,8 @@
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod keys;
+pub mod locale;
 pub mod message;
 pub mod metrics;
 pub mod plivo;

@@ -1,5 +1,6 @@
-//! The SMS text: the configured template, plus the lines that let browsers
-//! (WebOTP) and Android (SMS Retriever) fill the code in by themselves.
+//! The SMS text: a template (one per locale, see `locale`), plus the lines
+//! that let browsers (WebOTP) and Android (SMS Retriever) fill the code in
+//! by themselves, whatever the language.
 
 use crate::{config::ConfigError, domain::OtpCode};
 
@@ -20,6 +21,20 @@ impl VoiceTemplate {
             });
         }
         Ok(Self { template, brand })
+    }
+
+    /// The same brand with another text; `var` names where the text came from.
+    pub fn with_text(&self, var: &'static str, template: String) -> Result<Self, ConfigError> {
+        if !template.contains("{code}") {
+            return Err(ConfigError::Invalid {
+                var,
+                reason: "every voice text must contain {code}".into(),
+            });
+        }
+        Ok(Self {
+            template,
+            brand: self.brand.clone(),
+        })
     }
 
     pub fn render(&self, code: &OtpCode) -> String {
@@ -84,6 +99,21 @@ impl MessageTemplate {
             brand,
             webotp_domain,
             android_app_hash,
+        })
+    }
+
+    /// The same brand and autofill lines with another text; `var` names
+    /// where the text came from.
+    pub fn with_text(&self, var: &'static str, template: String) -> Result<Self, ConfigError> {
+        if !template.contains("{code}") {
+            return Err(ConfigError::Invalid {
+                var,
+                reason: "every template must contain {code}".into(),
+            });
+        }
+        Ok(Self {
+            template,
+            ..self.clone()
         })
     }
 

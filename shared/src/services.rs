@@ -9,7 +9,7 @@ use crate::{
     config::{Config, ConfigError},
     domain::PhoneNumber,
     plivo::{PlivoClient, PlivoError},
-    secrets::{SecretStore, SecretsError},
+    secrets::{SecretRules, SecretStore, SecretsError},
     store::{Store, StoreError},
     token::TokenSigner,
 };
@@ -91,10 +91,17 @@ impl Services {
         let secrets = timed(async {
             let (aws, sdk_config_ms) = timed(aws).await;
             let client = aws_sdk_secretsmanager::Client::new(&aws);
-            (
-                SecretStore::load(client, config.secret_id.clone()).await,
-                sdk_config_ms,
-            )
+            let rules = SecretRules {
+                code_length: config.policy.code_length,
+                algorithm: config.token.algorithm,
+            };
+            let store = SecretStore::load(
+                client,
+                config.secret_id.clone(),
+                rules,
+                config.secret_refresh,
+            );
+            (store.await, sdk_config_ms)
         });
         let calls_plivo = match role {
             Role::RequestOtp => true,

@@ -17,10 +17,12 @@ TEMPLATE, ERRORS = decode(str(ROOT / "template.yaml"))
 RESOURCES = TEMPLATE["Resources"]
 PARAMETERS = TEMPLATE["Parameters"]
 GLOBAL_ENV = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
-FUNCTIONS = {"RequestOtpFunction": ("request-otp", ["/api/otp/request"]),
-             "VerifyOtpFunction": ("verify-otp", ["/api/otp/verify"]),
-             "PlivoWebhookFunction": ("plivo-webhook", ["/api/otp/voice/answer", "/api/otp/voice/hangup",
-                                                        "/api/otp/status"])}
+FUNCTIONS = {"RequestOtpFunction": ("request-otp", [("POST", "/api/otp/request")]),
+             "VerifyOtpFunction": ("verify-otp", [("POST", "/api/otp/verify"),
+                                                  ("GET", "/.well-known/jwks.json")]),
+             "PlivoWebhookFunction": ("plivo-webhook", [("POST", "/api/otp/voice/answer"),
+                                                        ("POST", "/api/otp/voice/hangup"),
+                                                        ("POST", "/api/otp/status")])}
 # The functions that place calls (request-otp, and plivo-webhook for
 # VOICE_FALLBACK=auto) and build Plivo's callback URLs: they alone get the
 # voice settings, on top of the shared ones in Globals.
@@ -41,11 +43,15 @@ SERVICE_DEFAULTS = {
     "ALLOWED_NUMBER_TYPES": "mobile,fixed_line_or_mobile", "TRUSTED_PHONE_NUMBERS": "",
     # Blank: ten times the per-IP limit.
     "IPV6_48_MAX_SENDS_PER_HOUR": "", "IPV6_48_MAX_VERIFIES_PER_HOUR": "",
+    "TOKEN_AUDIENCE": "", "TOKEN_ALGORITHM": "",
+    "SECRET_REFRESH_SECONDS": "300", "OTP_MESSAGE_TEMPLATES": "",
 }
 # Where the template's default differs from the service's, on purpose: a
 # deployed stack says "Your phone verification code is ..." until OtpBrand
 # names the product, rather than the service's bare "app".
 TEMPLATE_DEFAULTS = {"OTP_BRAND": "phone"}
+# Settings of issue 10 (tokens, rotation, languages): each says what it does.
+TOKEN_AND_LOCALE_PARAMETERS = ["TokenAudience", "TokenAlgorithm", "SecretRefreshSeconds", "OtpMessageTemplates"]
 # The voice channel's settings, with the service's defaults. Blank means unset
 # to the service: VOICE_ALLOWED_COUNTRIES then follows ALLOWED_COUNTRIES,
 # PLIVO_VOICE_SENDER follows PLIVO_SENDER, and PUBLIC_BASE_URL is derived from
@@ -132,22 +138,57 @@ def test_each_function_is_a_rust_arm64_lambda_built_by_cargo_lambda(name):
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)
-def test_each_function_serves_exactly_its_post_routes_on_the_http_api(name):
+def test_each_function_serves_exactly_its_routes_on_the_http_api(name):
     _, routes = FUNCTIONS[name]
     events = RESOURCES[name]["Properties"]["Events"]
     assert [e["Properties"] for e in events.values()] == [
-        {"ApiId": {"Ref": "Api"}, "Method": "POST", "Path": route} for route in routes]
+        {"ApiId": {"Ref": "Api"}, "Method": method, "Path": route} for method, route in routes]
     assert all(e["Type"] == "HttpApi" for e in events.values())
 
 
-def test_the_api_serves_the_two_client_routes_and_plivos_three_callbacks_only():
+def test_the_api_serves_the_client_routes_the_jwk_set_and_plivos_three_callbacks_only():
     functions = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless::Function"}
     assert set(functions) == set(FUNCTIONS)
     routes = [(e["Properties"]["Method"], e["Properties"]["Path"])
               for f in functions.values() for e in f["Properties"]["Events"].values()]
     assert sorted(routes) == sorted([
-        ("POST", "/api/otp/request"), ("POST", "/api/otp/verify"),
+        ("POST", "/api/otp/request"), ("POST", "/api/otp/verify"), ("GET", "/.well-known/jwks.json"),
         ("POST", "/api/otp/voice/answer"), ("POST", "/api/otp/voice/hangup"), ("POST", "/api/otp/status")])
+
+
+def test_the_jwk_set_is_served_by_verify_otp_in_the_api_and_locally():
+    # cargo lambda watch routes by Cargo.toml's router table, as the API does.
+    router = tomllib.loads((ROOT / "Cargo.toml").read_text())["workspace"]["metadata"]["lambda"]["watch"]["router"]
+    for name, (binary, routes) in FUNCTIONS.items():
+        for _, path in routes:
+            assert router[path] == binary, path
+
+
+def test_a_new_stacks_secret_makes_es256_tokens_without_a_manual_step():
+    generate = RESOURCES["OtpSecret"]["Properties"]["GenerateSecretString"]
+    template = json.loads(generate["SecretStringTemplate"])
+    # CloudFormation generates one random string; the functions derive the
+    # ES256 key from it, and the code keys too, each under its own label.
+    assert generate["GenerateStringKey"] == "signing_key"
+    assert template["derived_token_key"] == "first"
+    assert "signing_key" not in template and "token_keys" not in template
+    assert generate["PasswordLength"] >= 32
+    assert PARAMETERS["TokenAlgorithm"]["Default"] == ""
+
+
+@pytest.mark.parametrize("parameter", TOKEN_AND_LOCALE_PARAMETERS)
+def test_each_token_and_language_parameter_says_what_it_is_for(parameter):
+    assert PARAMETERS[parameter].get("Description"), parameter
+
+
+def test_the_token_algorithm_and_refresh_period_are_bounded_as_the_service_bounds_them():
+    assert PARAMETERS["TokenAlgorithm"]["AllowedValues"] == ["", "ES256", "HS256"]
+    refresh = PARAMETERS["SecretRefreshSeconds"]
+    assert (refresh["MinValue"], refresh["MaxValue"]) == (1, 3600)
+
+
+def test_browsers_may_fetch_the_jwk_set_across_origins():
+    assert "GET" in RESOURCES["Api"]["Properties"]["CorsConfiguration"]["AllowMethods"]
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)

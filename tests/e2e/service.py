@@ -17,10 +17,11 @@ from .plivo_sign import signed_form
 
 API = os.environ["E2E_API_URL"]
 SANDBOX = os.environ["E2E_SANDBOX_URL"]
-SIGNING_KEY = os.environ["E2E_SIGNING_KEY"]
 PLIVO_AUTH_TOKEN = os.environ["E2E_PLIVO_AUTH_TOKEN"]
 ROOT = Path(__file__).resolve().parents[2]
 SENDER = "+14155550100"
+# The public keys that verify tokens, as a backend fetches them.
+JWKS_URL = API + "/.well-known/jwks.json"
 
 
 def call(path, body=None, method="POST", raw=None, timeout=300):

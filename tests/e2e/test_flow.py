@@ -1,6 +1,7 @@
 """End to end: the built functions served by `cargo lambda watch` behind the
 API's real paths, Plivo played by the local sandbox, a code read back from
-the SMS, and the token checked with PyJWT (a JWT library not our own).
+the SMS, and the token checked with PyJWT (a JWT library not our own)
+through the JWK Set, as a backend does.
 
 scripts/test.sh starts everything and sets the E2E_* variables.
 """
@@ -14,7 +15,7 @@ from pathlib import Path
 import jwt
 import pytest
 
-from .service import API, ROOT, SIGNING_KEY, call, code_in, received, sms_to, spoken_codes
+from .service import API, JWKS_URL, ROOT, call, code_in, received, sms_to, spoken_codes
 
 pytestmark = pytest.mark.usefixtures("functions_are_built")
 
@@ -36,7 +37,9 @@ def test_a_client_requests_a_code_receives_it_by_sms_and_verifies_it():
     assert status == 200, body
     assert body["status"] == "approved"
     assert body["expiresInSeconds"] == 600
-    claims = jwt.decode(body["verificationToken"], SIGNING_KEY, algorithms=["HS256"],
+    token = body["verificationToken"]
+    key = jwt.PyJWKClient(JWKS_URL).get_signing_key_from_jwt(token)
+    claims = jwt.decode(token, key.key, algorithms=["ES256"],
                         issuer="otp-service", options={"require": ["exp", "iat", "iss", "sub", "jti"]})
     assert claims["sub"] == phone
     assert claims["phone_number"] == phone

@@ -2,21 +2,18 @@
 //! status callbacks (delivery receipts) of SMS. Builds the shared clients
 //! once per cold start; each invocation is handed to the edge in `otp::http`.
 
-use std::convert::Infallible;
-
-use lambda_http::{Body, Error, Request, Response, service_fn};
+use lambda_http::Error;
 use otp::services::{Role, Services};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     otp::telemetry::init();
-    // Built once per cold start and kept for the life of the process, so
-    // concurrent invocations (Lambda managed concurrency) share it.
+    // Built once, used by every invocation until the process ends.
     let services: &'static Services = Box::leak(Box::new(
         Services::from_env_or_exit(Role::PlivoWebhook).await,
     ));
-    lambda_http::run_concurrent(service_fn(move |event: Request| async move {
-        Ok::<Response<Body>, Infallible>(otp::http::plivo_webhook(services, event).await)
-    }))
+    otp::http::run(services, move |event| {
+        otp::http::plivo_webhook(services, event)
+    })
     .await
 }

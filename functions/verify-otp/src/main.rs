@@ -1,21 +1,23 @@
-//! `POST /api/otp/verify`: the Lambda function a client calls when it submits the code and gets a verification token.
-//! Builds the shared clients once per cold start; each invocation is handed
-//! to the edge in `otp::http`.
+//! verify-otp: `POST /api/otp/verify`, where a client submits the code and
+//! gets a verification token, and `GET /.well-known/jwks.json`, the public
+//! keys that verify those tokens. Builds the shared clients once per cold
+//! start; each invocation is handed to the edge in `otp::http` by its path.
 
-use std::convert::Infallible;
-
-use lambda_http::{Body, Error, Request, Response, service_fn};
+use lambda_http::Error;
 use otp::services::{Role, Services};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     otp::telemetry::init();
-    // Built once per cold start and kept for the life of the process, so
-    // concurrent invocations (Lambda managed concurrency) share it.
+    // Built once, used by every invocation until the process ends.
     let services: &'static Services =
         Box::leak(Box::new(Services::from_env_or_exit(Role::VerifyOtp).await));
-    lambda_http::run_concurrent(service_fn(move |event: Request| async move {
-        Ok::<Response<Body>, Infallible>(otp::http::verify_otp(services, event).await)
-    }))
+    otp::http::run(services, move |event| async move {
+        if otp::http::is_jwks(&event) {
+            otp::http::jwks(services, &event)
+        } else {
+            otp::http::verify_otp(services, event).await
+        }
+    })
     .await
 }

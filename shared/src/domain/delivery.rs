@@ -64,7 +64,8 @@ pub const STATUS_PATH: &str = "/api/otp/status";
 
 /// The public base URL of this API (`https://id.execute-api.region.amazonaws.com/stage`
 /// or a custom domain), from which Plivo's callback URLs are made. Only
-/// the send id travels in them: no number, no code.
+/// the send id (and a locale id, when the client chose one) travels in
+/// them: no number, no code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallbackBase(String);
 
@@ -74,8 +75,12 @@ impl CallbackBase {
         Self(base.trim_end_matches('/').to_owned())
     }
 
-    pub fn url(&self, path: &str, send: &SendId) -> String {
-        format!("{}{path}?send={}", self.0, send.as_str())
+    /// `locale` is a locale id (`pt-br`): letters, digits and hyphens.
+    pub fn url(&self, path: &str, send: &SendId, locale: Option<&str>) -> String {
+        match locale {
+            Some(locale) => format!("{}{path}?send={}&locale={locale}", self.0, send.as_str()),
+            None => format!("{}{path}?send={}", self.0, send.as_str()),
+        }
     }
 
     /// The URL of `path` with the query it was called with, as Plivo signed it.

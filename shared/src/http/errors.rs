@@ -46,6 +46,8 @@ pub struct ApiError {
     retry_after: Option<u64>,
     /// The dependency whose failure this answer reports, if any.
     failed: Option<Dependency>,
+    /// The `Allow` header of a 405.
+    allow: Option<&'static str>,
 }
 
 impl ApiError {
@@ -56,6 +58,7 @@ impl ApiError {
             message: message.into(),
             retry_after: None,
             failed: None,
+            allow: None,
         }
     }
 
@@ -130,11 +133,26 @@ impl ApiError {
     }
 
     pub(super) fn method_not_allowed() -> Self {
-        Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "Only POST is allowed on this endpoint.",
-        )
+        Self {
+            allow: Some("POST"),
+            ..Self::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Only POST is allowed on this endpoint.",
+            )
+        }
+    }
+
+    /// For the routes that only read (the JWK Set).
+    pub(super) fn get_only() -> Self {
+        Self {
+            allow: Some("GET"),
+            ..Self::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Only GET is allowed on this endpoint.",
+            )
+        }
     }
 
     pub(super) fn invalid_signature() -> Self {
@@ -164,10 +182,10 @@ impl ApiError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
-        if self.status == StatusCode::METHOD_NOT_ALLOWED {
+        if let Some(allow) = self.allow {
             response
                 .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
         }
         response
     }

@@ -1,11 +1,14 @@
 //! The edge: turns a Lambda HTTP event into domain types, calls a use case,
 //! and answers. One file per route; `errors` is the one place where every
-//! outcome and error is mapped to a response. Handlers always answer.
+//! outcome and error is mapped to a response. Handlers always answer, and
+//! each starts the secret's timed refresh when one is due (beside itself).
 
 mod errors;
 mod idempotent;
+mod jwks;
 mod parse;
 mod request;
+mod runtime;
 mod verify;
 mod webhook;
 
@@ -21,7 +24,9 @@ use tokio::time::Instant;
 
 use crate::{domain::CallbackBase, services::Services};
 
+pub use jwks::{JWKS_PATH, is_jwks, jwks};
 pub use request::request_otp;
+pub use runtime::run;
 pub use verify::verify_otp;
 pub use webhook::plivo_webhook;
 

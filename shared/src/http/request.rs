@@ -14,6 +14,7 @@ use super::{
 };
 use crate::{
     domain::{CallbackBase, Channel, ClientIp, PhoneNumber},
+    locale::Locale,
     metrics::{self, Metric},
     services::Services,
     store::deadline,
@@ -31,6 +32,10 @@ struct RequestBody {
     /// malformed body.
     #[serde(default)]
     channel: Option<serde_json::Value>,
+    /// BCP 47 (`es`, `pt-BR`); one the service lacks falls back, never an
+    /// error. A value that is not a string is one.
+    #[serde(default)]
+    locale: Option<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -45,6 +50,7 @@ struct PendingBody {
 
 /// `POST /api/otp/request`
 pub async fn request_otp(services: &Services, event: Request) -> Response<Body> {
+    services.secrets.refresh_if_due();
     let hard = deadline_of(&event, DEADLINE_MARGIN);
     deadline::within(hard, request_within(services, event, hard)).await
 }
@@ -61,23 +67,31 @@ async fn request_within(services: &Services, event: Request, hard: Instant) -> R
     .and_then(|body| {
         let key = idempotency_key(&event)?;
         let channel = channel(body.channel.as_ref())?;
-        Ok((PhoneNumber::parse(&body.phone_number)?, channel, key))
+        let requested = requested_locale(body.locale)?;
+        let phone = PhoneNumber::parse(&body.phone_number)?;
+        Ok((phone, channel, key, requested))
     });
-    let (phone, channel, key) = match input {
+    let (phone, channel, key, requested) = match input {
         Ok(input) => input,
         Err(err) => return fail(&err, None),
     };
+    let locale = services
+        .config
+        .messages
+        .resolve(requested.as_deref(), phone.country());
     let client = client_ip(&event);
     let callbacks = callback_base(services, &event);
     let send = |client| {
         let callbacks = callbacks.clone();
         let phone = phone.clone();
+        let locale = locale.clone();
         async move {
             let request = Send {
                 phone: &phone,
                 channel,
                 client: &client,
                 callbacks: callbacks.as_ref(),
+                locale: &locale,
                 deadline,
             };
             send_code(services, request).await
@@ -103,7 +117,19 @@ struct Send<'a> {
     channel: Channel,
     client: &'a ClientIp,
     callbacks: Option<&'a CallbackBase>,
+    locale: &'a Locale,
     deadline: Instant,
+}
+
+/// `"locale"`: absent (or null) means the number's country decides.
+fn requested_locale(value: Option<serde_json::Value>) -> Result<Option<String>, InputError> {
+    match value {
+        None => Ok(None),
+        Some(serde_json::Value::String(tag)) => Ok(Some(tag)),
+        Some(_) => Err(InputError::Body(
+            "locale must be a string such as \"es\" or \"pt-BR\".",
+        )),
+    }
 }
 
 /// `"channel"`: absent means SMS.
@@ -121,9 +147,13 @@ async fn send_code(services: &Services, request: Send<'_>) -> Response<Body> {
         channel,
         client,
         callbacks,
+        locale,
         deadline,
     } = request;
-    let result = request_use_case(services, phone, channel, client, callbacks, deadline).await;
+    let result = request_use_case(
+        services, phone, channel, client, callbacks, locale, deadline,
+    )
+    .await;
     let outcome_metric = match &result {
         Ok(outcome) => Some(match outcome.channel {
             Channel::Sms => Metric::OtpSent,

@@ -41,6 +41,7 @@ struct ApprovedBody {
 
 /// `POST /api/otp/verify`
 pub async fn verify_otp(services: &Services, event: Request) -> Response<Body> {
+    services.secrets.refresh_if_due();
     let hard = deadline_of(&event, DEADLINE_MARGIN);
     deadline::within(hard, async {
         let length = services.config.policy.code_length;

@@ -12,7 +12,8 @@ use tokio::time::Instant;
 
 use super::{DEADLINE_MARGIN, callback_base, deadline_of, errors::ApiError};
 use crate::{
-    domain::{ANSWER_PATH, HANGUP_PATH, PhoneNumber, STATUS_PATH, SendId},
+    domain::{ANSWER_PATH, CallbackBase, HANGUP_PATH, PhoneNumber, STATUS_PATH, SendId},
+    locale::Locale,
     metrics::{self, Dependency, Metric},
     plivo::{
         signature::{HEADERS, Signature, Signed},
@@ -81,6 +82,7 @@ impl Form {
 }
 
 pub async fn plivo_webhook(services: &Services, event: Request) -> Response<Body> {
+    services.secrets.refresh_if_due();
     let hard = deadline_of(&event, DEADLINE_MARGIN);
     deadline::within(hard, callback(services, event, hard)).await
 }
@@ -122,32 +124,44 @@ async fn callback(services: &Services, event: Request, hard: Instant) -> Respons
         }
         Err(err @ CallbackError::Store(_)) => return unavailable(&err),
     }
-    let send = send_id(query.as_deref());
+    let send = query_param(query.as_deref(), "send").and_then(|v| SendId::parse(&v));
+    // The client's choice, carried by the URL request-otp gave Plivo.
+    let locale =
+        query_param(query.as_deref(), "locale").and_then(|id| services.config.messages.known(&id));
     match route {
-        Route::Answer => answer(services, &form, send).await,
+        Route::Answer => answer(services, &form, send, locale).await,
         Route::Hangup => hangup(&form),
         Route::Status => {
             let deadline = hard
                 .checked_sub(services.config.redis.timeout)
                 .unwrap_or(hard);
-            status(services, &form, send, &base, deadline).await
+            let callback = StatusCallback {
+                send,
+                base: &base,
+                locale: locale.as_ref(),
+                deadline,
+            };
+            status(services, &form, callback).await
         }
     }
 }
 
-async fn answer(services: &Services, form: &Form, send: Option<SendId>) -> Response<Body> {
+async fn answer(
+    services: &Services,
+    form: &Form,
+    send: Option<SendId>,
+    locale: Option<Locale>,
+) -> Response<Body> {
     let (Some(phone), Some(send)) = (form.phone("To"), send) else {
         return no_code(services);
     };
     match code_to_speak(services, &phone, &send).await {
         Ok(Some(code)) => {
             tracing::info!(phone = %phone.masked(), "call answered: speaking the code");
-            let voice = &services.config.voice;
-            xml_response(xml::speak(
-                &voice.language,
-                &voice.template.render(&code),
-                true,
-            ))
+            let messages = &services.config.messages;
+            let locale = locale.unwrap_or_else(|| messages.for_country(phone.country()));
+            let (language, text) = messages.voice(&locale, &code);
+            xml_response(xml::speak(language, &text, true))
         }
         Ok(None) => {
             tracing::info!(phone = %phone.masked(), "call answered: the code is no longer live");
@@ -177,13 +191,21 @@ fn hangup(form: &Form) -> Response<Body> {
     no_content()
 }
 
-async fn status(
-    services: &Services,
-    form: &Form,
+/// What a status callback's URL says, besides the form.
+struct StatusCallback<'a> {
     send: Option<SendId>,
-    base: &crate::domain::CallbackBase,
+    base: &'a CallbackBase,
+    locale: Option<&'a Locale>,
     deadline: Instant,
-) -> Response<Body> {
+}
+
+async fn status(services: &Services, form: &Form, callback: StatusCallback<'_>) -> Response<Body> {
+    let StatusCallback {
+        send,
+        base,
+        locale,
+        deadline,
+    } = callback;
     let phone = form.phone("To");
     let raw_status = form.get("Status").unwrap_or_default();
     let status = MessageStatus::parse(raw_status);
@@ -207,7 +229,7 @@ async fn status(
     let (Some(phone), Some(send)) = (phone, send) else {
         return no_content();
     };
-    match message_status(services, &phone, &send, status, base, deadline).await {
+    match message_status(services, &phone, &send, status, base, locale, deadline).await {
         Ok(ReceiptOutcome::Noted) => {}
         Ok(ReceiptOutcome::CooldownLifted) => {
             tracing::info!(phone = %masked, "sms not delivered: resend cooldown lifted");
@@ -265,16 +287,16 @@ fn form(event: &Request) -> Form {
     )
 }
 
-fn send_id(query: Option<&str>) -> Option<SendId> {
+fn query_param(query: Option<&str>, name: &str) -> Option<String> {
     form_urlencoded::parse(query?.as_bytes())
-        .find(|(k, _)| k == "send")
-        .and_then(|(_, v)| SendId::parse(&v))
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// What a call says when there is no live code for it: no digits at all.
 fn no_code(services: &Services) -> Response<Body> {
     xml_response(xml::speak(
-        &services.config.voice.language,
+        services.config.messages.fallback_voice_language(),
         "This code is no longer valid. Please request a new one.",
         true,
     ))

@@ -129,12 +129,20 @@ impl Store {
     /// Compares a guess with the stored digest. A wrong guess at a live code
     /// is counted; the last allowed one (per code, or per day) ends the code
     /// and locks verification. With no live code nothing is counted.
+    /// `candidates` are the guess's digests under every code key: it is
+    /// right if the stored digest is any of them.
     pub async fn check_guess(
         &self,
         phone: &PhoneTag,
-        digest: &CodeDigest,
+        candidates: &[CodeDigest],
         limits: GuessLimits,
     ) -> Result<GuessDecision, StoreError> {
+        // Hex digests hold no space, so a space separates them safely.
+        let digests = candidates
+            .iter()
+            .map(CodeDigest::as_str)
+            .collect::<Vec<_>>()
+            .join(" ");
         let mut invocation = self.verify.prepare_invoke();
         invocation
             .key(self.key(phone, "code"))
@@ -144,7 +152,7 @@ impl Store {
             .key(self.key(phone, "used"))
             .key(self.key(phone, "daily"))
             .key(self.key(phone, "locks"))
-            .arg(digest.as_str())
+            .arg(digests)
             .arg(limits.max_attempts)
             .arg(millis(limits.lockout))
             .arg(millis(limits.failure_window))

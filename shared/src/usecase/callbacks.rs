@@ -13,6 +13,7 @@ use super::{
 };
 use crate::{
     domain::{ANSWER_PATH, CallbackBase, Channel, HANGUP_PATH, OtpCode, PhoneNumber, SendId},
+    locale::Locale,
     plivo::{
         PlivoError,
         signature::{self, Signature, Signed, Signer},
@@ -84,7 +85,7 @@ pub async fn code_to_speak(
         return Ok(None);
     };
     Ok(secrets
-        .seal_key
+        .code_keys
         .open(&live.sealed, phone, send, live.expires_ms, epoch_ms()))
 }
 
@@ -122,12 +123,15 @@ pub enum ReceiptOutcome {
     FallbackCalled(Result<(), String>),
 }
 
+/// `locale` is the one the SMS's status URL named (the client's choice),
+/// for the fallback call to speak.
 pub async fn message_status(
     services: &Services,
     phone: &PhoneNumber,
     send: &SendId,
     status: MessageStatus,
     callbacks: &CallbackBase,
+    locale: Option<&Locale>,
     deadline: Instant,
 ) -> Result<ReceiptOutcome, CallbackError> {
     if status != MessageStatus::NotDelivered {
@@ -136,15 +140,15 @@ pub async fn message_status(
     let policy = &services.config.policy;
     let fallback = services.config.voice.fallback
         && policy.channels.contains(&Channel::Voice)
-        && destination_refusal(policy, phone, Channel::Voice).is_none();
+        && destination_refusal(services, phone, Channel::Voice).is_none();
     let tag = services.secrets.current().phone_tags.tag(phone);
     match services.store.undelivered(&tag, send, fallback).await? {
         Receipt::Stale => Ok(ReceiptOutcome::Noted),
         Receipt::Lifted => Ok(ReceiptOutcome::CooldownLifted),
         Receipt::Fallback(_) => {
             let call = Delivery::Call {
-                answer_url: callbacks.url(ANSWER_PATH, send),
-                hangup_url: callbacks.url(HANGUP_PATH, send),
+                answer_url: callbacks.url(ANSWER_PATH, send, locale.map(Locale::as_str)),
+                hangup_url: callbacks.url(HANGUP_PATH, send, None),
             };
             let placed = deliver(services, phone, &call, deadline).await;
             Ok(ReceiptOutcome::FallbackCalled(

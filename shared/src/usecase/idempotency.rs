@@ -70,9 +70,9 @@ fn fingerprint(services: &Services, phone: &PhoneNumber, operation: Operation<'_
     let secrets = services.secrets.current();
     match operation {
         Operation::Request(channel) => secrets
-            .code_key
+            .code_keys
             .label("idempotency", &format!("{}|{channel}", phone.as_e164())),
-        Operation::Verify(code) => secrets.code_key.label(
+        Operation::Verify(code) => secrets.code_keys.label(
             "idempotency-verify",
             &format!("{}|{}", phone.as_e164(), code.expose()),
         ),

@@ -16,6 +16,7 @@ use crate::{
         ANSWER_PATH, CallbackBase, Channel, ClientIp, HANGUP_PATH, OtpCode, PhoneNumber,
         STATUS_PATH, SendId,
     },
+    locale::Locale,
     plivo::PlivoError,
     services::Services,
     store::{IpAction, SendDecision, SendFate, SendLimits, StoreError},
@@ -66,6 +67,7 @@ pub async fn request_otp(
     channel: Channel,
     client: &ClientIp,
     callbacks: Option<&CallbackBase>,
+    locale: &Locale,
     deadline: Instant,
 ) -> Result<RequestOutcome, RequestError> {
     let policy = &services.config.policy;
@@ -76,30 +78,34 @@ pub async fn request_otp(
     if !policy.channels.contains(&channel) {
         return Err(RequestError::ChannelNotAllowed(channel));
     }
-    if let Some(reason) = destination_refusal(policy, phone, channel) {
+    if let Some(reason) = destination_refusal(services, phone, channel) {
         return Err(RequestError::DestinationNotAllowed { channel, reason });
     }
     if channel == Channel::Voice && callbacks.is_none() {
         return Err(RequestError::NoCallbackBase);
     }
 
-    // A test number gets its fixed code and no SMS or call, under every other rule.
-    let test_code = policy.test_numbers.get(phone.as_e164());
+    let secrets = services.secrets.current();
+    // A test number gets its fixed code and no SMS or call, under every
+    // other rule. The secret's list wins over TEST_PHONE_NUMBERS.
+    let test_code = secrets
+        .test_numbers
+        .get(phone.as_e164())
+        .or_else(|| policy.test_numbers.get(phone.as_e164()));
     let code = test_code
         .cloned()
         .unwrap_or_else(|| OtpCode::generate(policy.code_length));
     let send = SendId::generate();
-    let secrets = services.secrets.current();
     // A call speaks the code, so it is kept, sealed; so is an SMS's when an
     // undelivered receipt may have to be followed by a call.
     let may_call = channel == Channel::Voice
         || (services.config.voice.fallback
             && callbacks.is_some()
             && policy.channels.contains(&Channel::Voice)
-            && destination_refusal(policy, phone, Channel::Voice).is_none());
+            && destination_refusal(services, phone, Channel::Voice).is_none());
     let expires_ms = epoch_ms() + policy.code_ttl.as_millis() as u64;
     let sealed = (may_call && test_code.is_none())
-        .then(|| secrets.seal_key.seal(&code, phone, &send, expires_ms));
+        .then(|| secrets.code_keys.seal(&code, phone, &send, expires_ms));
     let limits = SendLimits {
         code_ttl: policy.code_ttl,
         cooldown: policy.resend_cooldown,
@@ -107,7 +113,7 @@ pub async fn request_otp(
         window: SEND_WINDOW,
         max_failures_per_day: policy.max_failures_per_day,
     };
-    let digest = secrets.code_key.digest(phone, &code);
+    let digest = secrets.code_keys.digest(phone, &code);
     let tag = secrets.phone_tags.tag(phone);
     let decision = services
         .store
@@ -153,17 +159,18 @@ pub async fn request_otp(
         tracing::info!(phone = %phone.masked(), %channel, "test number: code stored, nothing sent");
         return Ok(outcome);
     }
+    let messages = &services.config.messages;
+    // The callbacks (the call's answer, the fallback call after an SMS)
+    // speak the language chosen here; the number's own needs no mention.
+    let url_locale = (*locale != messages.for_country(phone.country())).then(|| locale.as_str());
     let delivery = match (channel, callbacks) {
         (Channel::Voice, Some(base)) => Delivery::Call {
-            answer_url: base.url(ANSWER_PATH, &send),
-            hangup_url: base.url(HANGUP_PATH, &send),
+            answer_url: base.url(ANSWER_PATH, &send, url_locale),
+            hangup_url: base.url(HANGUP_PATH, &send, None),
         },
         _ => Delivery::Sms {
-            text: services
-                .config
-                .message
-                .render(&code, policy.code_ttl.as_secs()),
-            status_url: callbacks.map(|base| base.url(STATUS_PATH, &send)),
+            text: messages.sms(locale, &code, policy.code_ttl.as_secs()),
+            status_url: callbacks.map(|base| base.url(STATUS_PATH, &send, url_locale)),
         },
     };
     match deliver(services, phone, &delivery, deadline).await {

@@ -51,12 +51,14 @@ pub async fn verify_otp(
         used_ttl: USED_CODE_MEMORY,
     };
     let tag = secrets.phone_tags.tag(phone);
+    // Every code key is tried, so a code stored before a rotation still works.
+    let candidates = secrets.code_keys.candidates(phone, code);
     match services
         .store
-        .check_guess(&tag, &secrets.code_key.digest(phone, code), limits)
+        .check_guess(&tag, &candidates, limits)
         .await?
     {
-        GuessDecision::Approved => Ok(services.tokens.sign(&secrets.token_key, phone)?),
+        GuessDecision::Approved => Ok(services.tokens.sign(&secrets.token_keys, phone)?),
         GuessDecision::AlreadyUsed => Err(VerifyError::AlreadyUsed),
         GuessDecision::Rejected { attempts_left } => {
             Err(VerifyError::InvalidCode { attempts_left })

@@ -98,7 +98,7 @@ async fn a_frozen_redis_gives_503_in_time_and_leaves_nothing_behind() {
         )
         .await;
     let guessed = store
-        .check_guess(&tag(PHONE), &key.digest(&phone, &guess), guess_limits())
+        .check_guess(&tag(PHONE), &[key.digest(&phone, &guess)], guess_limits())
         .await;
     // Keep it frozen past the scripts' not-after before letting it go.
     tokio::time::sleep(Duration::from_millis(1_200)).await;

@@ -11,11 +11,25 @@ use wiremock::{
 
 use crate::support::*;
 
-/// `https://{domain}[/{stage}]{route}?send={32 hex}`: our callback URL.
+/// `https://{domain}[/{stage}]{route}?send={32 hex}[&locale={id}]`: our
+/// callback URL (the locale when the client chose one).
 pub fn is_callback_url(route: &'static str) -> impl Fn(&str) -> bool {
     move |url: &str| {
-        let Some((base, send)) = url.split_once("?send=") else {
+        let Some((base, query)) = url.split_once("?send=") else {
             return false;
+        };
+        let send = match query.split_once("&locale=") {
+            Some((send, locale)) => {
+                let id_like = !locale.is_empty()
+                    && locale
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+                if !id_like {
+                    return false;
+                }
+                send
+            }
+            None => query,
         };
         url.starts_with("https://")
             && base.ends_with(route)

@@ -1,9 +1,11 @@
 //! The secret through the real AWS SDK against the local Secrets Manager
 //! emulator: loading, refusing bad documents, and refreshing on a Plivo 401.
 
+use std::time::Duration;
+
 use otp::{
     config::Config,
-    secrets::SecretStore,
+    secrets::{SecretRules, SecretStore},
     services::{InitError, Role, Services},
 };
 use wiremock::ResponseTemplate;
@@ -15,7 +17,14 @@ async fn the_secret_is_read_through_the_sdk() {
     let name = create_secret(&secret_json(AUTH_ID, AUTH_TOKEN)).await;
     let client = aws_sdk_secretsmanager::Client::new(&aws_config().await);
 
-    let store = SecretStore::load(client, name).await.unwrap();
+    let store = SecretStore::load(
+        client,
+        name,
+        SecretRules::default(),
+        Duration::from_secs(300),
+    )
+    .await
+    .unwrap();
 
     assert_eq!(store.current().plivo.auth_id, AUTH_ID);
     assert_eq!(store.current().plivo.auth_token, AUTH_TOKEN);

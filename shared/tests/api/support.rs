@@ -173,7 +173,7 @@ impl TestResponse {
         Self::from(response)
     }
 
-    fn from(response: Response<Body>) -> Self {
+    pub fn from(response: Response<Body>) -> Self {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let body: Value = match response.body() {
@@ -218,11 +218,19 @@ pub struct TestApp {
 pub struct Builder {
     env: HashMap<String, String>,
     plivo_mock: bool,
+    secrets_manager: Option<String>,
 }
 
 impl Builder {
     pub fn env(mut self, name: &str, value: &str) -> Self {
         self.env.insert(name.to_owned(), value.to_owned());
+        self
+    }
+
+    /// Reads the secret from `url` instead of the emulator (a stand-in that
+    /// counts the calls).
+    pub fn secrets_manager_at(mut self, url: &str) -> Self {
+        self.secrets_manager = Some(url.to_owned());
         self
     }
 
@@ -261,7 +269,18 @@ impl Builder {
         .collect();
         env.extend(self.env);
         let config = Config::from_lookup(|name| env.get(name).cloned()).expect("valid test config");
-        let services = Services::init(config, aws_config(), Role::RequestOtp)
+        let aws = async {
+            match &self.secrets_manager {
+                Some(url) => {
+                    aws_config::defaults(aws_config::BehaviorVersion::latest())
+                        .endpoint_url(url)
+                        .load()
+                        .await
+                }
+                None => aws_config().await,
+            }
+        };
+        let services = Services::init(config, aws, Role::RequestOtp)
             .await
             .expect("services start");
         let redis = Inspector::connect().await;
@@ -280,6 +299,7 @@ impl TestApp {
         Builder {
             env: HashMap::new(),
             plivo_mock: true,
+            secrets_manager: None,
         }
     }
 
@@ -419,6 +439,18 @@ impl TestApp {
             .redis
             .query(redis::cmd("DEL").arg(self.key(phone, "code")))
             .await;
+    }
+}
+
+/// Polls `probe` every 50 ms until it holds, for at most `limit`.
+pub async fn wait_until(what: &str, limit: std::time::Duration, mut probe: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !probe() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {limit:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 
