@@ -11,6 +11,12 @@ use crate::{
     message::{MessageTemplate, VoiceTemplate},
 };
 
+mod fraud;
+
+pub use fraud::{
+    BreakerConfig, CaptchaConfig, CaptchaOnRequest, CaptchaProvider, FraudConfig, LookupConfig,
+};
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub secret_id: String,
@@ -23,6 +29,8 @@ pub struct Config {
     /// Where Plivo calls back (custom domains, local development); when
     /// unset, the API Gateway domain and stage of the incoming event.
     pub public_base_url: Option<String>,
+    /// CAPTCHA step-up, the pumping breaker and line-type screening.
+    pub fraud: FraudConfig,
 }
 
 /// What a voice call says, and when one is placed without being asked for.
@@ -229,6 +237,7 @@ impl Config {
             message,
             voice,
             public_base_url,
+            fraud: FraudConfig::from_env(&env)?,
         })
     }
 }

@@ -1,4 +1,5 @@
-//! The service's secret: Plivo credentials and the signing key, read from
+//! The service's secret: Plivo credentials, the signing key and, with a
+//! CAPTCHA provider, its secret key, read from
 //! AWS Secrets Manager once per cold start and again when Plivo says the
 //! credentials stopped working (they were rotated).
 
@@ -26,6 +27,9 @@ struct SecretDocument {
     /// service runs on a subaccount.
     #[serde(default)]
     plivo_main_auth_token: Option<String>,
+    /// The CAPTCHA provider's secret key, for its siteverify call.
+    #[serde(default)]
+    captcha_secret: Option<String>,
 }
 
 #[derive(Clone)]
@@ -44,6 +48,8 @@ pub struct Secrets {
     /// is therefore never rotated (tokens and codes rotate by their lists).
     pub phone_tags: PhoneTagKey,
     pub token_key: EncodingKey,
+    /// The CAPTCHA provider's secret key (`captcha_secret`), when present.
+    pub captcha_secret: Option<String>,
 }
 
 impl fmt::Debug for Secrets {
@@ -111,6 +117,7 @@ impl Secrets {
             seal_key: SealKey::derive(key),
             phone_tags: PhoneTagKey::derive(key),
             token_key: EncodingKey::from_secret(key),
+            captcha_secret: doc.captcha_secret.filter(|s| !s.is_empty()),
         })
     }
 }
@@ -176,6 +183,23 @@ mod tests {
         );
         let secrets = Secrets::parse("otp/dev", &json).unwrap();
         assert_eq!(secrets.plivo.auth_id, "MAXXXXXXXXXXXXXXXXXX");
+    }
+
+    #[test]
+    fn parse_reads_the_optional_captcha_secret() {
+        let json = format!(
+            r#"{{"plivo_auth_id":"MA1","plivo_auth_token":"tok","signing_key":"{KEY}","captcha_secret":"0x00"}}"#
+        );
+        let secrets = Secrets::parse("otp/dev", &json).unwrap();
+        assert_eq!(secrets.captcha_secret.as_deref(), Some("0x00"));
+        let json =
+            format!(r#"{{"plivo_auth_id":"MA1","plivo_auth_token":"tok","signing_key":"{KEY}"}}"#);
+        assert!(
+            Secrets::parse("otp/dev", &json)
+                .unwrap()
+                .captcha_secret
+                .is_none()
+        );
     }
 
     #[test]
