@@ -12,17 +12,18 @@ use super::{
     DEADLINE_MARGIN, callback_base, deadline_of,
     errors::{InputError, fail},
     json_response,
-    parse::{client_ip, idempotency_key, parse},
+    parse::{captcha_token, client_ip, idempotency_key, parse},
     raw_json_response,
 };
 use crate::{
-    domain::{CallbackBase, Channel, ClientIp, PhoneNumber},
+    domain::{CallbackBase, CaptchaToken, Channel, ClientIp, PhoneNumber},
     metrics::{self, Metric},
     services::Services,
     store::RecordedResponse,
     usecase::{
+        captcha::CaptchaFailure,
         idempotency::{self, Begin},
-        request::{RequestError, request_otp as request_use_case},
+        request::{CodeRequest, RequestError, request_otp as request_use_case},
     },
 };
 
@@ -34,6 +35,9 @@ struct RequestBody {
     /// malformed body.
     #[serde(default)]
     channel: Option<serde_json::Value>,
+    /// A solved CAPTCHA, when a 403 `captcha_required` asked for one.
+    #[serde(default)]
+    captcha_token: Option<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -56,9 +60,15 @@ pub async fn request_otp(services: &Services, event: Request) -> Response<Body> 
     .and_then(|body| {
         let key = idempotency_key(&event)?;
         let channel = channel(body.channel.as_ref())?;
-        Ok((PhoneNumber::parse(&body.phone_number)?, channel, key))
+        let captcha = captcha_token(body.captcha_token.as_ref())?;
+        Ok((
+            PhoneNumber::parse(&body.phone_number)?,
+            channel,
+            key,
+            captcha,
+        ))
     });
-    let (phone, channel, key) = match input {
+    let (phone, channel, key, captcha) = match input {
         Ok(input) => input,
         Err(err) => return fail(&err, None),
     };
@@ -67,12 +77,14 @@ pub async fn request_otp(services: &Services, event: Request) -> Response<Body> 
     let send = |client| {
         let callbacks = callbacks.clone();
         let phone = phone.clone();
+        let captcha = captcha.clone();
         async move {
             let request = Send {
                 phone: &phone,
                 channel,
                 client: &client,
                 callbacks: callbacks.as_ref(),
+                captcha: captcha.as_ref(),
                 deadline,
             };
             send_code(services, request).await
@@ -88,11 +100,9 @@ pub async fn request_otp(services: &Services, event: Request) -> Response<Body> 
         }
         Ok(Begin::Proceed(claimed)) => {
             let response = send(client).await;
-            // Failures on our side and "try later" are not kept: a retry
-            // after them must run again, not replay them.
-            let status = response.status();
-            let keep = !status.is_server_error() && status != StatusCode::TOO_MANY_REQUESTS;
-            let recorded = keep.then(|| record(&response));
+            // Failures on our side, "try later" and "solve a CAPTCHA" are
+            // not kept: a retry after them must run again, not replay them.
+            let recorded = replayable(&response).then(|| record(&response));
             idempotency::finish(services, &key, claimed, recorded.as_ref()).await;
             response
         }
@@ -106,6 +116,7 @@ struct Send<'a> {
     channel: Channel,
     client: &'a ClientIp,
     callbacks: Option<&'a CallbackBase>,
+    captcha: Option<&'a CaptchaToken>,
     deadline: Instant,
 }
 
@@ -124,9 +135,18 @@ async fn send_code(services: &Services, request: Send<'_>) -> Response<Body> {
         channel,
         client,
         callbacks,
+        captcha,
         deadline,
     } = request;
-    let result = request_use_case(services, phone, channel, client, callbacks, deadline).await;
+    let request = CodeRequest {
+        phone,
+        channel,
+        client,
+        callbacks,
+        captcha,
+        deadline,
+    };
+    let result = request_use_case(services, request).await;
     let outcome_metric = match &result {
         Ok(outcome) => Some(match outcome.channel {
             Channel::Sms => Metric::OtpSent,
@@ -144,8 +164,11 @@ async fn send_code(services: &Services, request: Send<'_>) -> Response<Body> {
             RequestError::Locked { .. }
             | RequestError::TooSoon { .. }
             | RequestError::QuotaExhausted { .. }
-            | RequestError::TooManyFromIp { .. },
+            | RequestError::TooManyFromIp { .. }
+            | RequestError::DestinationBlocked { .. },
         ) => Some(Metric::RateLimited),
+        Err(RequestError::Captcha(CaptchaFailure::Required(_))) => Some(Metric::CaptchaRequired),
+        Err(RequestError::Captcha(CaptchaFailure::Invalid { .. })) => Some(Metric::CaptchaRejected),
         Err(_) => None,
     };
     let counted: Vec<Metric> = [Some(Metric::OtpRequested), outcome_metric]
@@ -172,6 +195,23 @@ async fn send_code(services: &Services, request: Send<'_>) -> Response<Body> {
         }
         Err(err) => fail(&err, Some(phone)),
     }
+}
+
+/// Whether a retry with the same Idempotency-Key may get this answer
+/// again: not a failure on our side, nor a "try later", nor a request for
+/// a CAPTCHA (the retry carries the solved one).
+fn replayable(response: &Response<Body>) -> bool {
+    let status = response.status();
+    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        return false;
+    }
+    let Body::Text(text) = response.body() else {
+        return true;
+    };
+    let error = serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|body| body["error"].as_str().map(str::to_owned));
+    !error.is_some_and(|code| code.starts_with("captcha_"))
 }
 
 /// What a response would be replayed as.

@@ -4,15 +4,19 @@ use lambda_http::{Body, Request, Response, http::StatusCode};
 use serde::{Deserialize, Serialize};
 
 use super::{
+    DEADLINE_MARGIN, deadline_of,
     errors::fail,
     json_response,
-    parse::{client_ip, parse},
+    parse::{captcha_token, client_ip, parse},
 };
 use crate::{
     domain::{OtpCode, PhoneNumber},
     metrics::{self, Metric},
     services::Services,
-    usecase::verify::{VerifyError, verify_otp as verify_use_case},
+    usecase::{
+        captcha::CaptchaFailure,
+        verify::{Guess, VerifyError, verify_otp as verify_use_case},
+    },
 };
 
 #[derive(Deserialize)]
@@ -20,6 +24,9 @@ use crate::{
 struct VerifyBody {
     phone_number: String,
     otp: String,
+    /// A solved CAPTCHA, when a 403 `captcha_required` asked for one.
+    #[serde(default)]
+    captcha_token: Option<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -33,6 +40,7 @@ struct ApprovedBody {
 
 /// `POST /api/otp/verify`
 pub async fn verify_otp(services: &Services, event: Request) -> Response<Body> {
+    let deadline = deadline_of(&event, services.config.redis.timeout + DEADLINE_MARGIN);
     let length = services.config.policy.code_length;
     let input = parse::<VerifyBody>(
         &event,
@@ -41,19 +49,30 @@ pub async fn verify_otp(services: &Services, event: Request) -> Response<Body> {
     .and_then(|body| {
         let phone = PhoneNumber::parse(&body.phone_number)?;
         let code = OtpCode::parse(&body.otp, length)?;
-        Ok((phone, code))
+        let captcha = captcha_token(body.captcha_token.as_ref())?;
+        Ok((phone, code, captcha))
     });
-    let (phone, code) = match input {
+    let (phone, code, captcha) = match input {
         Ok(input) => input,
         Err(err) => return fail(&err, None),
     };
-    let result = verify_use_case(services, &phone, &code, &client_ip(&event)).await;
+    let client = client_ip(&event);
+    let guess = Guess {
+        phone: &phone,
+        code: &code,
+        client: &client,
+        captcha: captcha.as_ref(),
+        deadline,
+    };
+    let result = verify_use_case(services, guess).await;
     let outcome_metric = match &result {
         Ok(_) => Some(Metric::OtpVerified),
         Err(VerifyError::InvalidCode { .. }) => Some(Metric::OtpRejected),
         Err(VerifyError::Locked { .. } | VerifyError::TooManyFromIp { .. }) => {
             Some(Metric::RateLimited)
         }
+        Err(VerifyError::Captcha(CaptchaFailure::Required(_))) => Some(Metric::CaptchaRequired),
+        Err(VerifyError::Captcha(CaptchaFailure::Invalid { .. })) => Some(Metric::CaptchaRejected),
         Err(_) => None,
     };
     metrics::emit(phone.country(), outcome_metric.as_slice());

@@ -316,7 +316,9 @@ async fn a_resent_verification_gets_its_first_answer() {
     let answers = run_twice(
         &app,
         verify,
-        &["code", "fails", "lock", "last", "used", "daily", "locks"],
+        &[
+            "code", "fails", "lock", "last", "used", "daily", "locks", "approved",
+        ],
         &[
             digest.as_str(),
             "5",
@@ -325,6 +327,8 @@ async fn a_resent_verification_gets_its_first_answer() {
             "guess-1",
             "20",
             "60000",
+            "-1",
+            "0",
         ],
     )
     .await;
@@ -346,9 +350,9 @@ async fn a_resent_send_is_recorded_once() {
     let answers = run_twice(
         &app,
         request,
-        &["code", "lock", "sends", "fails", "daily"],
+        &["code", "lock", "sends", "fails", "daily", "line"],
         &[
-            "digest", "send-1", "300000", "30000", "5", "3600000", "", "", "20",
+            "digest", "send-1", "300000", "30000", "5", "3600000", "", "", "20", "", "0",
         ],
     )
     .await;
@@ -375,17 +379,21 @@ async fn decision_scripts_that_reach_redis_too_late_change_nothing() {
     let sent = run_late(
         &app,
         request,
-        &["code", "lock", "sends", "fails", "daily"],
+        &["code", "lock", "sends", "fails", "daily", "line"],
         &[
-            "digest", "id", "300000", "30000", "5", "3600000", "", "", "20",
+            "digest", "id", "300000", "30000", "5", "3600000", "", "", "20", "", "0",
         ],
     )
     .await;
     let guessed = run_late(
         &app,
         verify,
-        &["code", "fails", "lock", "last", "used", "daily", "locks"],
-        &["digest", "1", "900000", "3600000", "guess-1", "20", "60000"],
+        &[
+            "code", "fails", "lock", "last", "used", "daily", "locks", "approved",
+        ],
+        &[
+            "digest", "1", "900000", "3600000", "guess-1", "20", "60000", "-1", "0",
+        ],
     )
     .await;
 
