@@ -146,6 +146,17 @@ mod tests {
     }
 
     #[test]
+    fn a_breaker_trip_is_published_per_country_and_in_total() {
+        let doc = document(Some("GB"), &[Metric::PumpingBreakerTripped], 0);
+        assert_eq!(doc["Country"], "GB");
+        assert_eq!(doc["PumpingBreakerTripped"], 1);
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["Country"], []])
+        );
+    }
+
+    #[test]
     fn a_number_without_a_single_region_counts_as_unknown() {
         let doc = document(None, &[Metric::OtpRejected], 0);
         assert_eq!(doc["Country"], "unknown");
