@@ -29,6 +29,7 @@ SECRETS = [
     "test-signing-key-with-at-least-32-bytes!",
     "local-development-plivo-token", "MADEVELOPMENT0000001",
     "local-development-signing-key-0123456789abcdef",
+    "captcha-test-secret-0001", "1x0000000000000000000000000000000AA",
 ]
 # Codes that never travel by SMS: the test numbers' fixed codes.
 FIXED_CODES = ["424242", "135790"]
