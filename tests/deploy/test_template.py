@@ -35,8 +35,26 @@ SERVICE_DEFAULTS = {
     "OTP_BRAND": "app", "WEBOTP_DOMAIN": "", "ANDROID_APP_HASH": "",
     "PLIVO_TIMEOUT_MS": "3000", "PLIVO_MAX_ATTEMPTS": "3", "REDIS_TIMEOUT_MS": "1000",
     "REDIS_KEY_PREFIX": "otp", "IP_MAX_SENDS_PER_HOUR": "20", "IP_MAX_VERIFIES_PER_HOUR": "60",
-    "TEST_PHONE_NUMBERS": "",
+    "TEST_PHONE_NUMBERS": "", "OTP_MAX_FAILURES_PER_DAY": "20",
+    "ALLOWED_NUMBER_TYPES": "mobile,fixed_line_or_mobile",
+    "VOICE_ALLOWED_NUMBER_TYPES": "mobile,fixed_line_or_mobile,fixed_line",
+    "TRUSTED_PHONE_NUMBERS": "",
+    # Blank: ten times the per-address budget.
+    "IPV6_48_MAX_SENDS_PER_HOUR": "", "IPV6_48_MAX_VERIFIES_PER_HOUR": "",
 }
+# The adaptive defences (shared/src/config/fraud.rs). Blank means unset to
+# the service: no CAPTCHA provider (off), the provider's own siteverify URL,
+# no blocked line type (lookups off).
+FRAUD_DEFAULTS = {
+    "CAPTCHA_PROVIDER": "", "CAPTCHA_SITE_KEY": "", "CAPTCHA_VERIFY_URL": "",
+    "CAPTCHA_MIN_SCORE": "0.5", "CAPTCHA_TIMEOUT_MS": "2000", "CAPTCHA_ON_REQUEST": "elevated",
+    "CAPTCHA_AFTER_FAILED_ATTEMPTS": "2",
+    "PUMPING_BREAKER": "on", "PUMPING_PREFIX_DIGITS": "6", "PUMPING_WINDOW_SECONDS": "3600",
+    "PUMPING_MIN_SENDS": "20", "PUMPING_MIN_CONVERSION": "0.2", "PUMPING_BLOCK_SECONDS": "3600",
+    "LOOKUP_BLOCKED_LINE_TYPES": "", "PLIVO_LOOKUP_URL": "https://lookup.plivo.com",
+    "LOOKUP_CACHE_SECONDS": "2592000", "LOOKUP_TIMEOUT_MS": "2000",
+}
+SERVICE_DEFAULTS.update(FRAUD_DEFAULTS)
 # The voice channel's settings, with the service's defaults. Blank means unset
 # to the service: VOICE_ALLOWED_COUNTRIES then follows ALLOWED_COUNTRIES,
 # PLIVO_VOICE_SENDER follows PLIVO_SENDER, and PUBLIC_BASE_URL is derived from
@@ -214,6 +232,46 @@ def test_every_voice_and_alarm_parameter_says_what_it_is_for():
         assert PARAMETERS[parameter].get("Description"), parameter
 
 
+def test_every_fraud_and_hardening_parameter_says_what_it_is_for():
+    names = set(FRAUD_DEFAULTS) | {"OTP_MAX_FAILURES_PER_DAY", "ALLOWED_NUMBER_TYPES", "VOICE_ALLOWED_NUMBER_TYPES",
+                                   "TRUSTED_PHONE_NUMBERS", "IPV6_48_MAX_SENDS_PER_HOUR",
+                                   "IPV6_48_MAX_VERIFIES_PER_HOUR"}
+    for variable in names:
+        parameter = GLOBAL_ENV[variable]["Ref"]
+        assert PARAMETERS[parameter].get("Description"), parameter
+    assert PARAMETERS["PumpingBreakerAlarmThreshold"].get("Description")
+
+
+@pytest.mark.parametrize("parameter,allowed", [
+    ("CaptchaProvider", ["", "turnstile", "hcaptcha", "recaptcha"]),
+    ("CaptchaOnRequest", ["always", "elevated", "never"]),
+    ("PumpingBreaker", ["on", "off"]),
+])
+def test_the_fraud_switches_take_only_what_the_service_takes(parameter, allowed):
+    assert PARAMETERS[parameter]["AllowedValues"] == allowed
+
+
+@pytest.mark.parametrize("types,allowed", [
+    ("", True), ("voip", True), ("voip,toll-free", True), ("fixed, unknown", True),
+    ("mobile", False), ("voip,", False), ("landline", False),
+])
+def test_the_blocked_line_types_are_those_the_service_knows(types, allowed):
+    assert bool(re.fullmatch(PARAMETERS["LookupBlockedLineTypes"]["AllowedPattern"], types)) is allowed
+
+
+def test_a_pumping_breaker_trip_raises_the_alarm():
+    alarm = RESOURCES["PumpingBreakerAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == (NAMESPACE, "PumpingBreakerTripped")
+    assert "Dimensions" not in alarm, "the total, not one country"
+    assert (alarm["Statistic"], alarm["Period"], alarm["EvaluationPeriods"]) == ("Sum", 300, 1)
+    assert alarm["Threshold"] == {"Ref": "PumpingBreakerAlarmThreshold"}
+    assert PARAMETERS["PumpingBreakerAlarmThreshold"]["Default"] == 1
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert alarm["AlarmActions"] == {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}],
+                                                {"Ref": "AWS::NoValue"}]}
+
+
 def test_no_function_is_handed_the_apis_own_url():
     # The API refers to the functions; a function referring back to the API
     # (its id, its URL, a stage) would be a circular dependency. The functions
@@ -348,7 +406,7 @@ def test_alarms_watch_metrics_the_functions_emit():
                 assert metric["MetricStat"]["Metric"]["Namespace"] == NAMESPACE
                 watched.add(metric["MetricStat"]["Metric"]["MetricName"])
     assert {"SmsFailed", "OtpSent", "OtpVerified", "WebhookSignatureRejected", "SmsDelivered",
-            "SmsUndelivered"} == watched
+            "SmsUndelivered", "PumpingBreakerTripped"} == watched
     assert watched <= emitted, watched - emitted
 
 
@@ -365,7 +423,8 @@ def test_the_dashboard_shows_calls_receipts_the_webhook_function_and_every_alarm
     # Valid JSON once CloudFormation substitutes the ${...} references.
     json.loads(re.sub(r"\$\{[^}]+\}", "x", body))
     for metric in ["VoiceCallPlaced", "VoiceCallFailed", "VoiceCallCompleted", "VoiceCallNotAnswered",
-                   "SmsDelivered", "SmsUndelivered", "VoiceFallbackPlaced", "WebhookSignatureRejected"]:
+                   "SmsDelivered", "SmsUndelivered", "VoiceFallbackPlaced", "WebhookSignatureRejected",
+                   "PumpingBreakerTripped", "CaptchaRequired", "CaptchaRejected", "LookupFailed"]:
         assert f'"{metric}"' in body, metric
     for name in FUNCTIONS:
         assert "${%s}" % name in body, name
