@@ -323,3 +323,36 @@ async fn a_captcha_provider_without_captcha_secret_stops_the_cold_start() {
         started.err().map(|e| e.to_string())
     );
 }
+
+#[tokio::test]
+async fn the_sample_events_carrying_a_captcha_token_pass_the_step_up() {
+    let provider = captcha_provider().await;
+    let app = captcha_app(
+        &provider,
+        &[
+            ("CAPTCHA_ON_REQUEST", "always"),
+            ("CAPTCHA_AFTER_FAILED_ATTEMPTS", "0"),
+            ("TEST_PHONE_NUMBERS", "+14155552671:123456"),
+        ],
+    )
+    .await;
+
+    let requested = app
+        .call_event("request-otp-captcha-http-api.json", |_| {})
+        .await;
+    let verified = app
+        .call_event("verify-otp-captcha-http-api.json", |_| {})
+        .await;
+    let without = app
+        .call_event("verify-otp-http-api.json", |e| {
+            e["body"] = serde_json::json!(
+                serde_json::json!({"phoneNumber": PHONE, "otp": "654321"}).to_string()
+            );
+        })
+        .await;
+
+    assert_eq!(requested.status, 200, "{}", requested.body);
+    assert_eq!(verified.status, 200, "{}", verified.body);
+    assert_captcha(&without, "captcha_required", "turnstile");
+    assert_eq!(siteverify_calls(&provider).await, 2);
+}
