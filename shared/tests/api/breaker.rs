@@ -248,3 +248,63 @@ async fn with_the_breaker_off_nothing_is_counted() {
     }
     assert_eq!(app.breaker_counts("US:415555").await, (0, 0));
 }
+
+/// The bucket a moment falls in with the default one-hour window.
+fn bucket_now() -> i64 {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    ms / 60_000
+}
+
+#[tokio::test]
+async fn sends_older_than_the_window_no_longer_count() {
+    let app = TestApp::spawn().await;
+    let key = format!("{}:dest:{{US:415555}}", app.prefix);
+    let now = bucket_now();
+    // 30 sends 65 minutes ago (out of the hour) and 5 ten minutes ago.
+    let _: () = app
+        .redis
+        .query(
+            redis::cmd("HSET")
+                .arg(&key)
+                .arg("lo")
+                .arg(now - 70)
+                .arg(format!("s{}", now - 65))
+                .arg(30)
+                .arg(format!("s{}", now - 10))
+                .arg(5)
+                .arg("ts")
+                .arg(35),
+        )
+        .await;
+
+    let sent = app.request(PHONE).await;
+
+    assert_eq!(sent.status, 200, "the stale 30 would have tripped it");
+    assert_eq!(app.breaker_counts("US:415555").await, (6, 0));
+}
+
+#[tokio::test]
+async fn a_destination_idle_for_longer_than_the_window_starts_from_nothing() {
+    let app = TestApp::spawn().await;
+    let key = format!("{}:dest:{{US:415555}}", app.prefix);
+    let now = bucket_now();
+    let _: () = app
+        .redis
+        .query(
+            redis::cmd("HSET")
+                .arg(&key)
+                .arg("lo")
+                .arg(now - 500)
+                .arg(format!("s{}", now - 400))
+                .arg(50)
+                .arg("ts")
+                .arg(50),
+        )
+        .await;
+
+    assert_eq!(app.request(PHONE).await.status, 200);
+    assert_eq!(app.breaker_counts("US:415555").await, (1, 0));
+}

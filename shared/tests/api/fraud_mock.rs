@@ -176,22 +176,26 @@ impl TestApp {
     }
 
     /// The sends and verifications the breaker holds for `destination`
-    /// (`US:415555`) in its window.
+    /// (`US:415555`) in its window, summed over its buckets; checked
+    /// against the running totals the script decides by.
     pub async fn breaker_counts(&self, destination: &str) -> (i64, i64) {
         let fields: Vec<String> = self
             .redis
             .query(redis::cmd("HGETALL").arg(format!("{}:dest:{{{destination}}}", self.prefix)))
             .await;
-        let mut counts = (0, 0);
+        let (mut buckets, mut totals) = ((0, 0), (0, 0));
         for pair in fields.chunks(2) {
             let n: i64 = pair[1].parse().unwrap_or(0);
-            match pair[0].as_bytes().first() {
-                Some(b's') => counts.0 += n,
-                Some(b'v') => counts.1 += n,
+            match pair[0].as_str() {
+                "ts" => totals.0 = n,
+                "tv" => totals.1 = n,
+                name if name.starts_with('s') => buckets.0 += n,
+                name if name.starts_with('v') => buckets.1 += n,
                 _ => {}
             }
         }
-        counts
+        assert_eq!(buckets, totals, "the totals match the buckets: {fields:?}");
+        buckets
     }
 
     /// The wrong guesses at live codes `phone` made in the last day.
