@@ -479,37 +479,6 @@ async fn warm_run(
     })
 }
 
-/// Commands and sequential round trips per call, (commands, rounds), for
-/// `bin` connected to Redis through the counting proxy: a process of its
-/// own, so the timed runs never pay for the extra hop.
-async fn wire_run(
-    bin: &str,
-    name: &str,
-    env: &[(String, String)],
-    proxy: (&rounds::Rounds, SocketAddr),
-    events: impl Fn(usize) -> Result<String, Error>,
-    expect: u64,
-) -> Result<(f64, f64), Error> {
-    let mut env = env.to_vec();
-    // The later value of a variable wins.
-    env.push(("REDIS_URL".into(), format!("redis://{}", proxy.1)));
-    let mut instance = Instance::spawn(bin, name, &env).await?;
-    for n in 0..WARM_UP {
-        expect_status(&instance.invoke(events(n)?).await?, expect, "wire warm-up")?;
-    }
-    let (commands, rounds) = proxy.0.snapshot();
-    for n in WARM_UP..WARM_UP + ROUND_TRIP_WINDOW {
-        expect_status(&instance.invoke(events(n)?).await?, expect, "wire window")?;
-    }
-    let (commands_after, rounds_after) = proxy.0.snapshot();
-    instance.child.kill().await?;
-    let per_call = |d: u64| d as f64 / ROUND_TRIP_WINDOW as f64;
-    Ok((
-        per_call(commands_after - commands),
-        per_call(rounds_after - rounds),
-    ))
-}
-
 /// Milliseconds per init phase, from the functions' "cold start" log line.
 fn init_phases(lines: &[String]) -> Vec<(String, f64)> {
     let Some(line) = lines.first() else {
@@ -588,7 +557,7 @@ async fn main() -> Result<(), Error> {
         None
     };
     let (counter, proxy) = rounds::start(args.redis_port).await?;
-    let request_wire = wire_run(
+    let request_wire = rounds::wire_run(
         &args.request_bin,
         "request-otp",
         &env,
@@ -602,7 +571,7 @@ async fn main() -> Result<(), Error> {
         200,
     )
     .await?;
-    let verify_wire = wire_run(
+    let verify_wire = rounds::wire_run(
         &args.verify_bin,
         "verify-otp",
         &env,

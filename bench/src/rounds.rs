@@ -18,7 +18,7 @@ use tokio::{
     net::{TcpListener, TcpStream},
 };
 
-type Error = Box<dyn std::error::Error + Send + Sync>;
+use super::{Error, Instance, ROUND_TRIP_WINDOW, WARM_UP, expect_status};
 
 /// What the proxy has seen, over every connection.
 #[derive(Default)]
@@ -35,6 +35,37 @@ impl Rounds {
             self.rounds.load(Ordering::Relaxed),
         )
     }
+}
+
+/// Commands and sequential round trips per call, (commands, rounds), for
+/// `bin` connected to Redis through the counting proxy: a process of its
+/// own, so the timed runs never pay for the extra hop.
+pub async fn wire_run(
+    bin: &str,
+    name: &str,
+    env: &[(String, String)],
+    proxy: (&Rounds, SocketAddr),
+    events: impl Fn(usize) -> Result<String, Error>,
+    expect: u64,
+) -> Result<(f64, f64), Error> {
+    let mut env = env.to_vec();
+    // The later value of a variable wins.
+    env.push(("REDIS_URL".into(), format!("redis://{}", proxy.1)));
+    let mut instance = Instance::spawn(bin, name, &env).await?;
+    for n in 0..WARM_UP {
+        expect_status(&instance.invoke(events(n)?).await?, expect, "wire warm-up")?;
+    }
+    let (commands, rounds) = proxy.0.snapshot();
+    for n in WARM_UP..WARM_UP + ROUND_TRIP_WINDOW {
+        expect_status(&instance.invoke(events(n)?).await?, expect, "wire window")?;
+    }
+    let (commands_after, rounds_after) = proxy.0.snapshot();
+    instance.child.kill().await?;
+    let per_call = |d: u64| d as f64 / ROUND_TRIP_WINDOW as f64;
+    Ok((
+        per_call(commands_after - commands),
+        per_call(rounds_after - rounds),
+    ))
 }
 
 /// Starts the proxy in front of Redis on `redis_port`.
