@@ -6,7 +6,6 @@ use lambda_http::{
     http::{HeaderValue, StatusCode, header},
 };
 use serde::{Deserialize, Serialize};
-use tokio::time::Instant;
 
 use super::{
     DEADLINE_MARGIN, callback_base, deadline_of,
@@ -16,7 +15,7 @@ use super::{
     raw_json_response,
 };
 use crate::{
-    domain::{CallbackBase, CaptchaToken, Channel, ClientIp, PhoneNumber},
+    domain::{Channel, PhoneNumber},
     metrics::{self, Metric},
     services::Services,
     store::RecordedResponse,
@@ -79,7 +78,7 @@ pub async fn request_otp(services: &Services, event: Request) -> Response<Body> 
         let phone = phone.clone();
         let captcha = captcha.clone();
         async move {
-            let request = Send {
+            let request = CodeRequest {
                 phone: &phone,
                 channel,
                 client: &client,
@@ -110,16 +109,6 @@ pub async fn request_otp(services: &Services, event: Request) -> Response<Body> 
     }
 }
 
-/// One parsed request for a code.
-struct Send<'a> {
-    phone: &'a PhoneNumber,
-    channel: Channel,
-    client: &'a ClientIp,
-    callbacks: Option<&'a CallbackBase>,
-    captcha: Option<&'a CaptchaToken>,
-    deadline: Instant,
-}
-
 /// `"channel"`: absent means SMS.
 fn channel(value: Option<&serde_json::Value>) -> Result<Channel, InputError> {
     match value {
@@ -129,23 +118,8 @@ fn channel(value: Option<&serde_json::Value>) -> Result<Channel, InputError> {
     }
 }
 
-async fn send_code(services: &Services, request: Send<'_>) -> Response<Body> {
-    let Send {
-        phone,
-        channel,
-        client,
-        callbacks,
-        captcha,
-        deadline,
-    } = request;
-    let request = CodeRequest {
-        phone,
-        channel,
-        client,
-        callbacks,
-        captcha,
-        deadline,
-    };
+async fn send_code(services: &Services, request: CodeRequest<'_>) -> Response<Body> {
+    let phone = request.phone;
     let result = request_use_case(services, request).await;
     let outcome_metric = match &result {
         Ok(outcome) => Some(match outcome.channel {
