@@ -49,7 +49,8 @@ local function count(field)
 end
 
 -- Buckets that fell out of the window leave the totals.
-local lo = tonumber(redis.call('HGET', key, 'lo') or index)
+local stored_lo = redis.call('HGET', key, 'lo')
+local lo = tonumber(stored_lo or index)
 if index - lo >= 2 * buckets then
   -- Idle for a whole window or more: nothing in it counts any more.
   local blocked = redis.call('HGET', key, 'blocked')
@@ -57,6 +58,7 @@ if index - lo >= 2 * buckets then
   if blocked then
     redis.call('HSET', key, 'blocked', blocked)
   end
+  stored_lo = false
 else
   for n = lo, index - buckets do
     local s = tonumber(redis.call('HGET', key, 's' .. n) or '0')
@@ -66,7 +68,10 @@ else
     redis.call('HDEL', key, 's' .. n, 'v' .. n)
   end
 end
-redis.call('HSET', key, 'lo', math.max(lo, index - buckets + 1))
+local oldest = math.max(lo, index - buckets + 1)
+if oldest ~= lo or not stored_lo then
+  redis.call('HSET', key, 'lo', oldest)
+end
 
 if ARGV[1] == 'verify' then
   local field = count('v' .. index)
