@@ -18,6 +18,10 @@
 # and 1000 sends per phone an hour (so the sample events in events/ answer
 # the same however often they run), the test numbers those events use, and
 # VOICE_FALLBACK=auto. DEV_LIMITS=production keeps the service's own limits.
+# CAPTCHA_PROVIDER=turnstile (or hcaptcha, recaptcha) turns the CAPTCHA
+# step-up on against a local siteverify stand-in (scripts/captcha_sandbox.py);
+# LOOKUP_BLOCKED_LINE_TYPES=voip (for one) turns line-type screening on
+# against the Plivo sandbox's Lookup API.
 # Ports: API_PORT (9000), WEB_PORT (8000), WATCH_PORT (9001, cargo lambda
 # watch itself), REDIS_PORT, MOTO_PORT, SANDBOX_PORT. ALLOWED_ORIGINS: the
 # browser origins the API admits (the page's, by default).
@@ -46,6 +50,9 @@ WATCH_PORT="${WATCH_PORT:-9001}"
 REDIS_PORT="${REDIS_PORT:-6390}"
 MOTO_PORT="${MOTO_PORT:-5055}"
 SANDBOX_PORT="${SANDBOX_PORT:-8089}"
+CAPTCHA_PORT="${CAPTCHA_PORT:-8090}"
+CAPTCHA_PROVIDER="${CAPTCHA_PROVIDER:-}"
+LOOKUP_BLOCKED_LINE_TYPES="${LOOKUP_BLOCKED_LINE_TYPES:-}"
 STATE="$ROOT/.local"
 VOICE_FALLBACK="${VOICE_FALLBACK:-auto}"
 DEV_LIMITS="${DEV_LIMITS:-relaxed}"
@@ -64,12 +71,19 @@ start_moto "$MOTO_PORT" "$STATE/moto.log"
 use_local_aws "$MOTO_PORT"
 seed_secret otp/dev
 start_sandbox "$SANDBOX_PORT" "$STATE/sandbox.log"
+start_captcha_sandbox "$CAPTCHA_PORT" "$STATE/captcha.log"
 
 ENV_FILE="$STATE/functions.env"
 write_env_file "$ENV_FILE" "redis://127.0.0.1:$REDIS_PORT" "$SANDBOX" otp "$API"
 {
   echo "VOICE_FALLBACK=$VOICE_FALLBACK"
   echo "TEST_PHONE_NUMBERS=$DEV_TEST_NUMBERS"
+  if [ -n "$CAPTCHA_PROVIDER" ]; then
+    captcha_env "$CAPTCHA_PROVIDER" "$CAPTCHA_PORT"
+  fi
+  if [ -n "$LOOKUP_BLOCKED_LINE_TYPES" ]; then
+    echo "LOOKUP_BLOCKED_LINE_TYPES=$LOOKUP_BLOCKED_LINE_TYPES"
+  fi
   if [ "$DEV_LIMITS" != production ]; then
     # Every local call comes from 127.0.0.1: the production per-IP limits
     # would lock a developer out after 20 requests.
@@ -96,7 +110,7 @@ build_functions "http://127.0.0.1:$WATCH_PORT" "$STATE/watch.log" "$BUILD_TIMEOU
 # From here on, the functions' log lines and the sandbox's SMS and calls.
 tail -n 0 -F "$STATE/watch.log" &
 PIDS+=($!)
-tail -n +1 -F "$STATE/sandbox.log" &
+tail -n +1 -F "$STATE/sandbox.log" "$STATE/captcha.log" &
 PIDS+=($!)
 sleep 0.2
 
@@ -108,6 +122,8 @@ log "webhooks: $API/api/otp/voice/answer, /api/otp/voice/hangup, /api/otp/status
 log "SMS:      printed below, calls too (CALL ... speaks: ...); listed at $SANDBOX/sandbox/messages"
 log "DLR:      curl -s $SANDBOX/sandbox/undeliverable -d '{\"dst\": \"+1...\"}' makes that number's SMS undelivered (DELETE clears); VOICE_FALLBACK=$VOICE_FALLBACK"
 log "test numbers (fixed code, no SMS; the sample events use them): $(grep '^TEST_PHONE_NUMBERS=' "$ENV_FILE" | cut -d= -f2-)"
-log "secret:   otp/dev (signing_key $DEV_SIGNING_KEY, plivo_auth_token $DEV_AUTH_TOKEN); settings in $ENV_FILE"
+log "CAPTCHA:  ${CAPTCHA_PROVIDER:-off} (token XXXX.DUMMY.TOKEN.XXXX passes, anything else fails; siteverify at http://127.0.0.1:$CAPTCHA_PORT)"
+log "lookup:   blocked line types: ${LOOKUP_BLOCKED_LINE_TYPES:-none (off)}; curl -s $SANDBOX/sandbox/line-type -d '{\"number\": \"+1...\", \"type\": \"voip\"}'"
+log "secret:   otp/dev (signing_key $DEV_SIGNING_KEY, plivo_auth_token $DEV_AUTH_TOKEN, captcha_secret $DEV_CAPTCHA_SECRET); settings in $ENV_FILE"
 log "events:   .venv/bin/cargo-lambda lambda invoke request-otp --invoke-address 127.0.0.1 --invoke-port $API_PORT --data-file events/request-otp-http-api.json"
 wait "$WATCH_PID"

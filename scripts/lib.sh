@@ -11,6 +11,10 @@ DEV_SENDER="+14155550100"
 # Test numbers (a fixed code, no SMS and no call) for the sample events in
 # events/: one per request event, so that no event waits on another's cooldown.
 DEV_TEST_NUMBERS="+14155550161:123456,+14155550162:123456,+14155550163:123456"
+# Cloudflare's published test keys: the site key renders an always-passing
+# widget, the secret is what the local siteverify stand-in expects.
+DEV_CAPTCHA_SITE_KEY="1x00000000000000000000AA"
+DEV_CAPTCHA_SECRET="1x0000000000000000000000000000000AA"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -105,7 +109,8 @@ seed_secret() {
 import json, sys, boto3
 client = boto3.client("secretsmanager", endpoint_url="$AWS_ENDPOINT_URL_SECRETS_MANAGER")
 doc = json.dumps({"plivo_auth_id": "$DEV_AUTH_ID", "plivo_auth_token": "$DEV_AUTH_TOKEN",
-                  "signing_key": "$DEV_SIGNING_KEY", "derived_token_key": "first"})
+                  "signing_key": "$DEV_SIGNING_KEY", "derived_token_key": "first",
+                  "captcha_secret": "$DEV_CAPTCHA_SECRET"})
 try:
     client.create_secret(Name=sys.argv[1], SecretString=doc)
 except client.exceptions.ResourceExistsException:
@@ -123,6 +128,23 @@ start_sandbox() {
   wait_for "plivo sandbox on $port" 20 python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/sandbox/messages')"
 }
 
+# start_captcha_sandbox PORT LOG: the local CAPTCHA siteverify stand-in
+# (the same protocol for turnstile, hcaptcha and recaptcha).
+start_captcha_sandbox() {
+  local port="$1" logfile="$2"
+  "$VENV/bin/python" -u "$ROOT/scripts/captcha_sandbox.py" --port "$port" \
+    --secret "$DEV_CAPTCHA_SECRET" >"$logfile" 2>&1 &
+  PIDS+=($!)
+  wait_for "captcha sandbox on $port" 20 python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/sandbox/calls')"
+}
+
+# captcha_env PROVIDER PORT: the settings that point the functions at the
+# local siteverify stand-in, for PROVIDER (turnstile, hcaptcha, recaptcha).
+captcha_env() {
+  printf 'CAPTCHA_PROVIDER=%s\nCAPTCHA_SITE_KEY=%s\nCAPTCHA_VERIFY_URL=http://127.0.0.1:%s/%s/siteverify\n' \
+    "$1" "$DEV_CAPTCHA_SITE_KEY" "$2" "$1"
+}
+
 # write_env_file FILE REDIS_URL PLIVO_URL PREFIX PUBLIC_BASE_URL: the
 # functions' environment. PUBLIC_BASE_URL is where Plivo's callbacks reach
 # the functions (the address cargo lambda watch listens on).
@@ -131,6 +153,7 @@ write_env_file() {
 OTP_SECRET_ID=otp/dev
 PLIVO_SENDER=$DEV_SENDER
 PLIVO_API_URL=$3
+PLIVO_LOOKUP_URL=$3
 REDIS_URL=$2
 REDIS_KEY_PREFIX=$4
 OTP_BRAND=Dev

@@ -1,4 +1,4 @@
-"""A local stand-in for Plivo's Message and Call APIs, for development and end-to-end tests.
+"""A local stand-in for Plivo's Message, Call and Lookup APIs, for development and end-to-end tests.
 
 Plivo's side, with HTTP Basic auth (auth id and token) and JSON bodies, as Plivo takes them:
 
@@ -12,6 +12,11 @@ Plivo's side, with HTTP Basic auth (auth id and token) and JSON bodies, as Plivo
       answers 201 {"api_id", "message": "call fired", "request_uuid"}, then in the background
       plays the callee picking up: a signed POST to answer_url, prints the text of every
       <Speak> of the XML it gets back, then a signed POST to hangup_url (CallStatus=completed).
+
+  GET  /v1/Number/{e164}?type=carrier     (Lookup API, same Basic auth)
+      answers 200 {"api_id", "phone_number", "country", "format", "carrier": {"mobile_country_code",
+      "mobile_network_code", "name", "type", "ported"}, "resource_uri"}, where carrier.type is
+      "mobile" unless set otherwise (see /sandbox/line-type); 404 for a number set to "missing".
 
 Each callback waits --delay seconds (0.2) first, as Plivo's do not come back at once.
 Callbacks are application/x-www-form-urlencoded with Plivo's form fields and signed as
@@ -30,6 +35,10 @@ Controls for tests and dev.sh (no auth):
                 space), "hangup_status", "error"?}  (listed once the answer URL replied)
   POST   /sandbox/undeliverable {"dst": "+1..."}  that number's next SMS come back undelivered
   DELETE /sandbox/undeliverable                   clears every such mark
+  POST   /sandbox/line-type {"number": "+1...", "type": "voip"}  what Lookup says of that number:
+         mobile, fixed, voip, toll-free, unknown, or missing (a 404)
+  DELETE /sandbox/line-type                       every number is a mobile again
+  GET    /sandbox/lookups[?number=+1...]          the numbers looked up, oldest first
 """
 
 import argparse
@@ -49,6 +58,9 @@ from urllib.parse import parse_qs, urlencode, urlparse, urlunparse
 
 MESSAGES = []
 UNDELIVERABLE = set()
+LINE_TYPES = {}  # number -> what Lookup answers; "mobile" when absent
+LOOKUPS = []
+KNOWN_LINE_TYPES = ("mobile", "fixed", "voip", "toll-free", "unknown", "missing")
 LOCK = threading.Lock()
 CALLBACK_TIMEOUT = 300  # seconds: the first callback may wait for cargo lambda watch to compile
 DELAY = 0.2  # seconds before each callback, as a network and a ringing phone take (--delay)
@@ -180,6 +192,7 @@ def make_handler(auth_id, auth_token):
     expected_auth = "Basic " + base64.b64encode(f"{auth_id}:{auth_token}".encode()).decode()
     message_path = f"/v1/Account/{auth_id}/Message/"
     call_path = f"/v1/Account/{auth_id}/Call/"
+    lookup_prefix = "/v1/Number/"
 
     class Handler(BaseHTTPRequestHandler):
         def reply(self, status, body=None):
@@ -203,6 +216,13 @@ def make_handler(auth_id, auth_token):
 
         def do_GET(self):
             url = urlparse(self.path)
+            if url.path.startswith(lookup_prefix):
+                return self.lookup(url)
+            if url.path == "/sandbox/lookups":
+                number = parse_qs(url.query).get("number", [None])[0]
+                with LOCK:
+                    found = [n for n in LOOKUPS if number is None or n == number]
+                return self.reply(200, found)
             if url.path != "/sandbox/messages":
                 return self.reply(404, {"error": "not found"})
             query = parse_qs(url.query)
@@ -215,16 +235,19 @@ def make_handler(auth_id, auth_token):
             self.reply(200, found)
 
         def do_DELETE(self):
-            if urlparse(self.path).path != "/sandbox/undeliverable":
+            path = urlparse(self.path).path
+            if path not in ("/sandbox/undeliverable", "/sandbox/line-type"):
                 return self.reply(404, {"error": "not found"})
             with LOCK:
-                UNDELIVERABLE.clear()
+                (UNDELIVERABLE if path == "/sandbox/undeliverable" else LINE_TYPES).clear()
             self.reply(204)
 
         def do_POST(self):
             path = urlparse(self.path).path
             if path == "/sandbox/undeliverable":
                 return self.mark_undeliverable()
+            if path == "/sandbox/line-type":
+                return self.set_line_type()
             api_id = str(uuid.uuid4())
             if path not in (message_path, call_path):
                 return self.reply(404, {"api_id": api_id, "error": "not found"})
@@ -247,6 +270,43 @@ def make_handler(auth_id, auth_token):
                 UNDELIVERABLE.add(body["dst"])
             print(f"SMS to {body['dst']} will come back undelivered", flush=True)
             self.reply(204)
+
+        def set_line_type(self):
+            body = self.json_body()
+            if (not isinstance(body, dict) or not isinstance(body.get("number"), str)
+                    or body.get("type") not in KNOWN_LINE_TYPES):
+                return self.reply(400, {"error": 'body must be {"number": "+1...", "type": one of '
+                                                 + ", ".join(KNOWN_LINE_TYPES) + "}"})
+            with LOCK:
+                LINE_TYPES[body["number"]] = body["type"]
+            print(f"LOOKUP of {body['number']} will answer {body['type']}", flush=True)
+            self.reply(204)
+
+        def lookup(self, url):
+            """Plivo's Lookup API: GET /v1/Number/{e164}?type=carrier."""
+            api_id = str(uuid.uuid4())
+            if self.headers.get("Authorization") != expected_auth:
+                return self.reply(401)
+            number = url.path[len(lookup_prefix):]
+            if parse_qs(url.query) != {"type": ["carrier"]}:
+                return self.reply(400, {"api_id": api_id, "error": "the query must be type=carrier"})
+            if not (number.startswith("+") and number[1:].isdigit() and 8 <= len(number) <= 16):
+                return self.reply(400, {"api_id": api_id, "error": "the number must be E.164 with a +"})
+            with LOCK:
+                LOOKUPS.append(number)
+                kind = LINE_TYPES.get(number, "mobile")
+            print(f"LOOKUP {number}: {kind}", flush=True)
+            if kind == "missing":
+                return self.reply(404, {"api_id": api_id, "error": "Phone number is invalid or does not exist."})
+            self.reply(200, {
+                "api_id": api_id, "phone_number": number,
+                "country": {"name": "Sandbox", "iso2": "ZZ", "iso3": "ZZZ"},
+                "format": {"e164": number, "national": number, "international": number,
+                           "rfc3966": "tel:" + number},
+                "carrier": {"mobile_country_code": "001", "mobile_network_code": "01",
+                            "name": "Sandbox Carrier", "type": kind, "ported": "no"},
+                "resource_uri": f"/v1/Number/{number}?type=carrier",
+            })
 
         def send_sms(self, api_id, body):
             keys = set(body) if isinstance(body, dict) else set()

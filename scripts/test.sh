@@ -42,9 +42,11 @@ TEST_REDIS_URL="$CLUSTER_URL" TEST_REDIS_CLUSTER=true TEST_REDIS_CA_FILE="$CLUST
 
 log "end-to-end: the functions through cargo lambda watch"
 SANDBOX_PORT="$(free_port)"
+CAPTCHA_PORT="$(free_port)"
 WATCH_PORT="$(free_port)"
 seed_secret otp/dev
 start_sandbox "$SANDBOX_PORT" "$WORK/sandbox.log"
+start_captcha_sandbox "$CAPTCHA_PORT" "$WORK/captcha.log"
 write_env_file "$WORK/functions.env" "$TEST_REDIS_URL" "http://127.0.0.1:$SANDBOX_PORT" "e2e-$RANDOM$RANDOM" \
   "http://127.0.0.1:$WATCH_PORT"
 # Every call here comes from 127.0.0.1; the Rust suites test the per-IP limits.
@@ -54,9 +56,14 @@ printf 'IP_MAX_SENDS_PER_HOUR=100000\nIP_MAX_VERIFIES_PER_HOUR=100000\nVOICE_FAL
 # the fuzzing below to request and verify (schemathesis.toml).
 FUZZ_TEST_NUMBERS="$(printf '+1415555018%s:123456,' 1 2 3 4 5 6 7 8 9)"
 printf 'TEST_PHONE_NUMBERS=%s\n' "$DEV_TEST_NUMBERS,${FUZZ_TEST_NUMBERS%,}" >>"$WORK/functions.env"
+# The CAPTCHA step-up against the local siteverify, and VoIP lines refused
+# through the sandbox's Lookup API (every other number is a mobile there).
+captcha_env turnstile "$CAPTCHA_PORT" >>"$WORK/functions.env"
+echo "LOOKUP_BLOCKED_LINE_TYPES=voip" >>"$WORK/functions.env"
 start_watch "$WATCH_PORT" "$WORK/functions.env" "$WORK/watch.log" --ignore-changes
 build_functions "http://127.0.0.1:$WATCH_PORT" "$WORK/watch.log" 1800
 export E2E_API_URL="http://127.0.0.1:$WATCH_PORT" E2E_SANDBOX_URL="http://127.0.0.1:$SANDBOX_PORT"
+export E2E_CAPTCHA_URL="http://127.0.0.1:$CAPTCHA_PORT" E2E_CAPTCHA_SITE_KEY="$DEV_CAPTCHA_SITE_KEY"
 export E2E_SIGNING_KEY="$DEV_SIGNING_KEY" E2E_PLIVO_AUTH_TOKEN="$DEV_AUTH_TOKEN" E2E_FUNCTION_LOG="$WORK/watch.log"
 if ! "$VENV/bin/pytest" -q -p no:cacheprovider tests/e2e; then
   log "cargo lambda watch log (last 60 lines):"

@@ -13,6 +13,12 @@ use crate::{
     message::{MessageTemplate, VoiceTemplate},
 };
 
+mod fraud;
+
+pub use fraud::{
+    BreakerConfig, CaptchaConfig, CaptchaOnRequest, CaptchaProvider, FraudConfig, LookupConfig,
+};
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub secret_id: String,
@@ -28,6 +34,8 @@ pub struct Config {
     /// Where Plivo calls back (custom domains, local development); when
     /// unset, the API Gateway domain and stage of the incoming event.
     pub public_base_url: Option<String>,
+    /// CAPTCHA step-up, the pumping breaker and line-type screening.
+    pub fraud: FraudConfig,
 }
 
 /// When a call is placed without being asked for (what calls say is in
@@ -249,6 +257,7 @@ impl Config {
             voice,
             secret_refresh: env.seconds("SECRET_REFRESH_SECONDS", 300, 1, 3_600)?,
             public_base_url,
+            fraud: FraudConfig::from_env(&env)?,
         })
     }
 }

@@ -1,9 +1,11 @@
 //! Everything the two OTP functions do, arranged so data flows one way:
 //! `http` (the edge: Lambda events in, JSON responses out) → `usecase`
 //! (the rules of requesting and verifying a code) → adapters (`store`,
-//! `plivo`, `secrets`, `token`) → `domain` (types that cannot be invalid).
+//! `plivo`, `captcha`, `secrets`, `token`) → `domain` (types that cannot be
+//! invalid).
 //! Only `http` and `telemetry` know about HTTP or Lambda.
 
+pub mod captcha;
 pub mod config;
 pub mod domain;
 pub mod http;

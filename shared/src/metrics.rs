@@ -40,6 +40,14 @@ pub enum Metric {
     VoiceFallbackPlaced,
     /// A callback without a valid Plivo signature was refused.
     WebhookSignatureRejected,
+    /// A destination's sends stopped converting: its breaker opened.
+    PumpingBreakerTripped,
+    /// Plivo's Lookup did not answer (timeout, 5xx): the send went ahead.
+    LookupFailed,
+    /// A call needed a CAPTCHA and carried none.
+    CaptchaRequired,
+    /// The CAPTCHA provider rejected the token a call carried.
+    CaptchaRejected,
 }
 
 impl Metric {
@@ -59,6 +67,10 @@ impl Metric {
             Self::SmsUndelivered => "SmsUndelivered",
             Self::VoiceFallbackPlaced => "VoiceFallbackPlaced",
             Self::WebhookSignatureRejected => "WebhookSignatureRejected",
+            Self::PumpingBreakerTripped => "PumpingBreakerTripped",
+            Self::LookupFailed => "LookupFailed",
+            Self::CaptchaRequired => "CaptchaRequired",
+            Self::CaptchaRejected => "CaptchaRejected",
         }
     }
 }
@@ -185,6 +197,17 @@ mod tests {
                 "OtpRequested": 1,
                 "OtpSent": 1,
             })
+        );
+    }
+
+    #[test]
+    fn a_breaker_trip_is_published_per_country_and_in_total() {
+        let doc = document(Some("GB"), &[Metric::PumpingBreakerTripped], 0);
+        assert_eq!(doc["Country"], "GB");
+        assert_eq!(doc["PumpingBreakerTripped"], 1);
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["Country"], []])
         );
     }
 

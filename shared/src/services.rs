@@ -6,9 +6,13 @@ use std::time::Instant;
 use aws_config::SdkConfig;
 
 use crate::{
+    captcha::{CaptchaClient, CaptchaError},
     config::{Config, ConfigError},
     domain::PhoneNumber,
-    plivo::{PlivoClient, PlivoError},
+    plivo::{
+        PlivoClient, PlivoError,
+        lookup::{LookupClient, LookupError},
+    },
     secrets::{SecretRules, SecretStore, SecretsError},
     store::{Store, StoreError},
     token::TokenSigner,
@@ -36,6 +40,10 @@ pub struct Services {
     pub plivo: PlivoClient,
     pub secrets: SecretStore,
     pub tokens: TokenSigner,
+    /// With `CAPTCHA_PROVIDER`.
+    pub captcha: Option<CaptchaClient>,
+    /// With `LOOKUP_BLOCKED_LINE_TYPES`.
+    pub lookup: Option<LookupClient>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +56,12 @@ pub enum InitError {
     Store(#[from] StoreError),
     #[error("cannot set up the plivo client")]
     Plivo(#[from] PlivoError),
+    #[error("cannot set up the plivo lookup client")]
+    Lookup(#[from] LookupError),
+    #[error("cannot set up the captcha client")]
+    Captcha(#[from] CaptchaError),
+    #[error("CAPTCHA_PROVIDER is set but the secret has no captcha_secret")]
+    NoCaptchaSecret,
 }
 
 impl Services {
@@ -84,6 +98,16 @@ impl Services {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let store = Store::new(&config.redis)?;
         let plivo = PlivoClient::new(&config.plivo)?;
+        let captcha = config
+            .fraud
+            .captcha
+            .as_ref()
+            .map(CaptchaClient::new)
+            .transpose()?;
+        let lookup = match (role, &config.fraud.lookup) {
+            (Role::RequestOtp, Some(lookup)) => Some(LookupClient::new(lookup)?),
+            _ => None,
+        };
         // The independent pieces of a cold start, side by side: the secret
         // (SDK config, then one HTTPS call), Redis (connect, load scripts),
         // Plivo (connect and TLS, so the first SMS does not pay for them),
@@ -134,11 +158,18 @@ impl Services {
             total_ms = started.elapsed().as_secs_f64() * 1e3,
             "cold start"
         );
+        let secrets = secrets?;
+        if captcha.is_some() && secrets.current().captcha_secret.is_none() {
+            // Every step-up would fail closed: say so once, at the start.
+            return Err(InitError::NoCaptchaSecret);
+        }
         Ok(Self {
             tokens: TokenSigner::new(&config.token),
-            secrets: secrets?,
+            secrets,
             store,
             plivo,
+            captcha,
+            lookup,
             config,
         })
     }

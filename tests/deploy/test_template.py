@@ -52,6 +52,19 @@ SERVICE_DEFAULTS = {
 TEMPLATE_DEFAULTS = {"OTP_BRAND": "phone"}
 # Settings of issue 10 (tokens, rotation, languages): each says what it does.
 TOKEN_AND_LOCALE_PARAMETERS = ["TokenAudience", "TokenAlgorithm", "SecretRefreshSeconds", "OtpMessageTemplates"]
+# The adaptive defences (shared/src/config/fraud.rs). Blank means unset to
+# the service: no CAPTCHA provider (off), the provider's own siteverify URL,
+# no blocked line type (lookups off).
+FRAUD_DEFAULTS = {
+    "CAPTCHA_PROVIDER": "", "CAPTCHA_SITE_KEY": "", "CAPTCHA_VERIFY_URL": "",
+    "CAPTCHA_MIN_SCORE": "0.5", "CAPTCHA_TIMEOUT_MS": "2000", "CAPTCHA_ON_REQUEST": "elevated",
+    "CAPTCHA_AFTER_FAILED_ATTEMPTS": "2",
+    "PUMPING_BREAKER": "on", "PUMPING_PREFIX_DIGITS": "6", "PUMPING_WINDOW_SECONDS": "3600",
+    "PUMPING_MIN_SENDS": "20", "PUMPING_MIN_CONVERSION": "0.2", "PUMPING_BLOCK_SECONDS": "3600",
+    "LOOKUP_BLOCKED_LINE_TYPES": "", "PLIVO_LOOKUP_URL": "https://lookup.plivo.com",
+    "LOOKUP_CACHE_SECONDS": "2592000", "LOOKUP_TIMEOUT_MS": "2000",
+}
+SERVICE_DEFAULTS.update(FRAUD_DEFAULTS)
 # The voice channel's settings, with the service's defaults. Blank means unset
 # to the service: VOICE_ALLOWED_COUNTRIES then follows ALLOWED_COUNTRIES,
 # PLIVO_VOICE_SENDER follows PLIVO_SENDER, and PUBLIC_BASE_URL is derived from
@@ -188,7 +201,9 @@ def test_the_token_algorithm_and_refresh_period_are_bounded_as_the_service_bound
 
 
 def test_browsers_may_fetch_the_jwk_set_across_origins():
-    assert "GET" in RESOURCES["Api"]["Properties"]["CorsConfiguration"]["AllowMethods"]
+    cors = RESOURCES["Api"]["Properties"]["CorsConfiguration"]
+    cors = cors["Fn::If"][1] if "Fn::If" in cors else cors
+    assert "GET" in cors["AllowMethods"]
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)
@@ -291,6 +306,46 @@ def test_every_voice_and_alarm_parameter_says_what_it_is_for():
     new |= {"UndeliveredRateThreshold", "UndeliveredMinReceipts"}
     for parameter in new:
         assert PARAMETERS[parameter].get("Description"), parameter
+
+
+def test_every_fraud_and_hardening_parameter_says_what_it_is_for():
+    names = set(FRAUD_DEFAULTS) | {"OTP_MAX_FAILURES_PER_DAY", "ALLOWED_NUMBER_TYPES",
+                                   "TRUSTED_PHONE_NUMBERS", "IPV6_48_MAX_SENDS_PER_HOUR",
+                                   "IPV6_48_MAX_VERIFIES_PER_HOUR"}
+    for variable in names:
+        parameter = GLOBAL_ENV[variable]["Ref"]
+        assert PARAMETERS[parameter].get("Description"), parameter
+    assert PARAMETERS["PumpingBreakerAlarmThreshold"].get("Description")
+
+
+@pytest.mark.parametrize("parameter,allowed", [
+    ("CaptchaProvider", ["", "turnstile", "hcaptcha", "recaptcha"]),
+    ("CaptchaOnRequest", ["always", "elevated", "never"]),
+    ("PumpingBreaker", ["on", "off"]),
+])
+def test_the_fraud_switches_take_only_what_the_service_takes(parameter, allowed):
+    assert PARAMETERS[parameter]["AllowedValues"] == allowed
+
+
+@pytest.mark.parametrize("types,allowed", [
+    ("", True), ("voip", True), ("voip,toll-free", True), ("fixed, unknown", True),
+    ("mobile", False), ("voip,", False), ("landline", False),
+])
+def test_the_blocked_line_types_are_those_the_service_knows(types, allowed):
+    assert bool(re.fullmatch(PARAMETERS["LookupBlockedLineTypes"]["AllowedPattern"], types)) is allowed
+
+
+def test_a_pumping_breaker_trip_raises_the_alarm():
+    alarm = RESOURCES["PumpingBreakerAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == (NAMESPACE, "PumpingBreakerTripped")
+    assert "Dimensions" not in alarm, "the total, not one country"
+    assert (alarm["Statistic"], alarm["Period"], alarm["EvaluationPeriods"]) == ("Sum", 300, 1)
+    assert alarm["Threshold"] == {"Ref": "PumpingBreakerAlarmThreshold"}
+    assert PARAMETERS["PumpingBreakerAlarmThreshold"]["Default"] == 1
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert alarm["AlarmActions"] == {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}],
+                                                {"Ref": "AWS::NoValue"}]}
 
 
 def test_no_function_is_handed_the_apis_own_url():
@@ -475,7 +530,7 @@ def test_alarms_watch_metrics_the_functions_emit():
                 assert metric["MetricStat"]["Metric"]["Namespace"] == NAMESPACE
                 watched.add(metric["MetricStat"]["Metric"]["MetricName"])
     assert {"SmsFailed", "OtpSent", "OtpVerified", "WebhookSignatureRejected", "SmsDelivered",
-            "SmsUndelivered"} == watched
+            "SmsUndelivered", "PumpingBreakerTripped"} == watched
     assert watched <= emitted, watched - emitted
 
 
@@ -492,7 +547,8 @@ def test_the_dashboard_shows_calls_receipts_the_webhook_function_and_every_alarm
     # Valid JSON once CloudFormation substitutes the ${...} references.
     json.loads(re.sub(r"\$\{[^}]+\}", "x", body))
     for metric in ["VoiceCallPlaced", "VoiceCallFailed", "VoiceCallCompleted", "VoiceCallNotAnswered",
-                   "SmsDelivered", "SmsUndelivered", "VoiceFallbackPlaced", "WebhookSignatureRejected"]:
+                   "SmsDelivered", "SmsUndelivered", "VoiceFallbackPlaced", "WebhookSignatureRejected",
+                   "PumpingBreakerTripped", "CaptchaRequired", "CaptchaRejected", "LookupFailed"]:
         assert f'"{metric}"' in body, metric
     for name in FUNCTIONS:
         assert "${%s}" % name in body, name

@@ -1,5 +1,5 @@
-//! Who is calling: the source address API Gateway saw, and the client's
-//! Idempotency-Key.
+//! Who is calling: the source address API Gateway saw, the client's
+//! Idempotency-Key, and the CAPTCHA token it may carry.
 
 use std::{fmt, net::IpAddr};
 
@@ -7,11 +7,13 @@ use std::{fmt, net::IpAddr};
 /// counted per /64, the block one subscriber is usually given, so rotating
 /// through one's own addresses does not multiply the limit; and again per
 /// /48, the block a site is given, so that one holder of a /48 does not
-/// get 65,536 budgets.
-#[derive(Clone, PartialEq, Eq)]
+/// get 65,536 budgets. Two addresses the limits count as one are equal.
+#[derive(Clone)]
 pub struct ClientIp {
     key: String,
     site: Option<String>,
+    /// The address itself, for a CAPTCHA provider's `remoteip`.
+    address: Option<String>,
 }
 
 impl ClientIp {
@@ -25,19 +27,28 @@ impl ClientIp {
                     Some(Self {
                         key: format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3]),
                         site: Some(format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])),
+                        address: Some(v6.to_string()),
                     })
                 }
             },
         }
     }
 
-    fn single(key: String) -> Self {
-        Self { key, site: None }
+    fn single(address: String) -> Self {
+        Self {
+            key: address.clone(),
+            site: None,
+            address: Some(address),
+        }
     }
 
     /// The one budget shared by calls whose address is not known.
     pub fn unknown() -> Self {
-        Self::single("unknown".into())
+        Self {
+            key: "unknown".into(),
+            site: None,
+            address: None,
+        }
     }
 
     /// The address, or the IPv6 /64 it belongs to.
@@ -49,7 +60,20 @@ impl ClientIp {
     pub fn site(&self) -> Option<&str> {
         self.site.as_deref()
     }
+
+    /// The full address, when known.
+    pub fn address(&self) -> Option<&str> {
+        self.address.as_deref()
+    }
 }
+
+impl PartialEq for ClientIp {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key && self.site == other.site
+    }
+}
+
+impl Eq for ClientIp {}
 
 impl fmt::Debug for ClientIp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -77,6 +101,36 @@ impl IdempotencyKey {
     }
 }
 
+/// The token a CAPTCHA widget gave the client (`captchaToken`): opaque,
+/// short-lived and single-use, handed to the provider as it came.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CaptchaToken(String);
+
+impl CaptchaToken {
+    /// Turnstile documents 2,048 characters at most; hCaptcha's and
+    /// reCAPTCHA's run longer, but not past this.
+    pub const MAX_LEN: usize = 4096;
+
+    /// 1 to 4,096 visible ASCII characters, as every provider's tokens are.
+    pub fn parse(input: &str) -> Option<Self> {
+        let valid = !input.is_empty()
+            && input.len() <= Self::MAX_LEN
+            && input.bytes().all(|b| b.is_ascii_graphic());
+        valid.then(|| Self(input.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A token proves a solved challenge until spent: keep it out of logs.
+impl fmt::Debug for CaptchaToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CaptchaToken(<redacted>)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +154,7 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.as_str(), "2001:db8:1:2::/64");
         assert_eq!(a.site(), Some("2001:db8:1::/48"));
+        assert_eq!(a.address(), Some("2001:db8:1:2:aaaa::1"));
         assert_eq!(ClientIp::parse("203.0.113.7").unwrap().site(), None);
     }
 
@@ -115,5 +170,16 @@ mod tests {
         assert!(IdempotencyKey::parse("").is_none());
         assert!(IdempotencyKey::parse("has space").is_none());
         assert!(IdempotencyKey::parse(&"k".repeat(256)).is_none());
+    }
+
+    #[test]
+    fn captcha_tokens_are_visible_ascii_of_bounded_length_and_never_printed() {
+        let token = CaptchaToken::parse("XXXX.DUMMY.TOKEN.XXXX").unwrap();
+        assert_eq!(token.as_str(), "XXXX.DUMMY.TOKEN.XXXX");
+        assert_eq!(format!("{token:?}"), "CaptchaToken(<redacted>)");
+        assert!(CaptchaToken::parse("").is_none());
+        assert!(CaptchaToken::parse("a b").is_none());
+        assert!(CaptchaToken::parse(&"t".repeat(4097)).is_none());
+        assert!(ClientIp::unknown().address().is_none());
     }
 }

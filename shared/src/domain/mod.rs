@@ -4,13 +4,17 @@
 mod client;
 mod code;
 mod delivery;
+mod destination;
+mod line;
 mod phone;
 mod sealed;
 mod tag;
 
-pub use client::{ClientIp, IdempotencyKey};
+pub use client::{CaptchaToken, ClientIp, IdempotencyKey};
 pub use code::{CodeDigest, CodeKey, CodeLength, OtpCode, OtpCodeError};
 pub use delivery::{ANSWER_PATH, CallbackBase, Channel, HANGUP_PATH, STATUS_PATH, SendId};
+pub use destination::Destination;
+pub use line::LineType;
 pub use phone::{NumberType, PhoneNumber, PhoneNumberError};
 pub use sealed::{SealKey, SealedCode};
 pub use tag::{PhoneTag, PhoneTagKey};

@@ -11,6 +11,8 @@ use rlibphonenumber::{PhoneNumber as Parsed, PhoneNumberFormat, PhoneNumberType}
 pub struct PhoneNumber {
     e164: String,
     country: Option<String>,
+    /// The national significant number: E.164 without `+` and country code.
+    national: String,
     kind: NumberType,
 }
 
@@ -129,6 +131,7 @@ impl PhoneNumber {
         }
         let e164 = parsed.format_as(PhoneNumberFormat::E164).into_owned();
         let kind = NumberType::of(parsed.get_type());
+        let national = parsed.get_national_significant_number();
         // "001" and "ZZ" stand for numbers of no single region.
         let country = parsed
             .get_region_code()
@@ -137,6 +140,7 @@ impl PhoneNumber {
         Ok(Self {
             e164,
             country,
+            national,
             kind,
         })
     }
@@ -156,6 +160,12 @@ impl PhoneNumber {
     /// ISO 3166 alpha-2 region (`US`), when the number maps to one region.
     pub fn country(&self) -> Option<&str> {
         self.country.as_deref()
+    }
+
+    /// The national significant number (`4155552671` for `+14155552671`):
+    /// its leading digits name the range an operator was given.
+    pub fn national_number(&self) -> &str {
+        &self.national
     }
 
     /// Premium-rate and shared-cost numbers earn their owner money per SMS:
@@ -217,7 +227,16 @@ mod tests {
         let phone = PhoneNumber::parse("+1 (415) 555-2671").unwrap();
         assert_eq!(phone.as_e164(), "+14155552671");
         assert_eq!(phone.country(), Some("US"));
+        assert_eq!(phone.national_number(), "4155552671");
         assert!(!phone.is_premium_or_shared_cost());
+    }
+
+    #[test]
+    fn the_national_number_keeps_a_leading_zero_where_the_plan_has_one() {
+        let italian = PhoneNumber::parse("+390612345678").unwrap();
+        assert_eq!(italian.national_number(), "0612345678");
+        let french = PhoneNumber::parse("+33612345678").unwrap();
+        assert_eq!(french.national_number(), "612345678");
     }
 
     #[test]

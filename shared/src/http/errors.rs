@@ -16,7 +16,11 @@ use crate::{
     metrics::{self, Dependency},
     plivo::PlivoError,
     usecase::{
-        idempotency::IdempotencyError, request::RequestError, verify::VerifyError, whole_seconds,
+        captcha::{CaptchaFailure, CaptchaWidget},
+        idempotency::IdempotencyError,
+        request::RequestError,
+        verify::VerifyError,
+        whole_seconds,
     },
 };
 
@@ -34,6 +38,21 @@ fn coarse_seconds(wait: Duration) -> u64 {
 pub(super) struct ErrorBody<'a> {
     error: &'static str,
     message: &'a str,
+    /// With `captcha_required` and `captcha_invalid`: the widget to show.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    captcha: Option<WidgetBody<'a>>,
+    /// `"voice"`: a call could reach this number where an SMS cannot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hint: Option<&'static str>,
+}
+
+/// `{"provider": "turnstile", "siteKey": "..."}`: enough for a client app
+/// to render the widget without hard-coding it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct WidgetBody<'a> {
+    provider: &'static str,
+    site_key: &'a str,
 }
 
 /// A client-facing failure: status, stable code, and a sentence a person
@@ -48,6 +67,8 @@ pub struct ApiError {
     failed: Option<Dependency>,
     /// The `Allow` header of a 405.
     allow: Option<&'static str>,
+    captcha: Option<CaptchaWidget>,
+    hint: Option<&'static str>,
 }
 
 impl ApiError {
@@ -59,6 +80,8 @@ impl ApiError {
             retry_after: None,
             failed: None,
             allow: None,
+            captcha: None,
+            hint: None,
         }
     }
 
@@ -70,6 +93,27 @@ impl ApiError {
     /// 503, counted against Redis.
     pub(super) fn redis_unavailable() -> Self {
         Self::unavailable().because_of(Dependency::Redis)
+    }
+
+    /// A CAPTCHA step-up: 403 with the widget to show; a provider that
+    /// could not be asked is our failure, and fails closed.
+    fn captcha(failure: &CaptchaFailure) -> Self {
+        let (code, message, widget) = match failure {
+            CaptchaFailure::Required(widget) => (
+                "captcha_required",
+                "Solve the CAPTCHA and send its token as captchaToken.",
+                widget,
+            ),
+            CaptchaFailure::Invalid { widget, .. } => (
+                "captcha_invalid",
+                "The CAPTCHA was not accepted. Solve it again and send the new token.",
+                widget,
+            ),
+            CaptchaFailure::Unavailable(_) => return Self::unavailable(),
+        };
+        let mut api = Self::new(StatusCode::FORBIDDEN, code, message);
+        api.captcha = Some(widget.clone());
+        api
     }
 
     pub(super) fn retry_after(mut self, seconds: u64) -> Self {
@@ -175,6 +219,11 @@ impl ApiError {
         let body = ErrorBody {
             error: self.code,
             message: &self.message,
+            captcha: self.captcha.as_ref().map(|w| WidgetBody {
+                provider: w.provider.as_str(),
+                site_key: &w.site_key,
+            }),
+            hint: self.hint,
         };
         let mut response = json_response(self.status, &body);
         if let Some(secs) = self.retry_after {
@@ -206,6 +255,8 @@ pub(super) enum InputError {
     Channel,
     #[error("content type is not JSON")]
     MediaType,
+    #[error("captchaToken is not a usable token")]
+    CaptchaToken,
 }
 
 impl From<&InputError> for ApiError {
@@ -235,6 +286,11 @@ impl From<&InputError> for ApiError {
                 "invalid_channel",
                 "channel must be \"sms\" or \"voice\".",
             ),
+            InputError::CaptchaToken => Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "captchaToken must be a string of 1 to 4096 visible ASCII characters.",
+            ),
         }
     }
 }
@@ -255,6 +311,43 @@ impl From<&RequestError> for ApiError {
                     Channel::Voice => "This phone number cannot be called.",
                 },
             ),
+            RequestError::LineTypeNotAllowed {
+                channel,
+                voice_hint,
+                ..
+            } => {
+                let mut api = Self::new(
+                    StatusCode::FORBIDDEN,
+                    "destination_not_allowed",
+                    match (channel, voice_hint) {
+                        (Channel::Sms, true) => {
+                            "SMS cannot be sent to this phone number. Ask for a call instead."
+                        }
+                        (Channel::Sms, false) => "SMS cannot be sent to this phone number.",
+                        (Channel::Voice, _) => "This phone number cannot be called.",
+                    },
+                );
+                api.hint = voice_hint.then_some("voice");
+                api
+            }
+            RequestError::NoSuchNumber => Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_phone_number",
+                "This phone number does not exist. Check it and try again.",
+            ),
+            RequestError::DestinationBlocked { retry_after } => {
+                let secs = coarse_seconds(*retry_after);
+                Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "destination_temporarily_blocked",
+                    format!(
+                        "Codes cannot be sent to numbers like this one right now. Try again in {} minute(s).",
+                        secs / 60
+                    ),
+                )
+                .retry_after(secs)
+            }
+            RequestError::Captcha(failure) => Self::captcha(failure),
             RequestError::NoCallbackBase => Self::internal(),
             RequestError::Locked { retry_after }
             | RequestError::TooSoon { retry_after }
@@ -300,6 +393,7 @@ impl From<&VerifyError> for ApiError {
                 "This code was already used. Request a new one if you need to verify again.",
             ),
             VerifyError::TooManyFromIp { retry_after } => Self::from_this_network(*retry_after),
+            VerifyError::Captcha(failure) => Self::captcha(failure),
             VerifyError::Store(crate::store::StoreError::UnexpectedReply(_))
             | VerifyError::Token(_) => Self::internal(),
             VerifyError::Store(_) => Self::redis_unavailable(),

@@ -37,16 +37,31 @@ where
         }
         Ok(Begin::Proceed(claimed)) => {
             let response = work().await;
-            // Failures on our side and "try later" are not kept: a retry
-            // after them must run again, not replay them.
-            let status = response.status();
-            let keep = !status.is_server_error() && status != StatusCode::TOO_MANY_REQUESTS;
-            let recorded = keep.then(|| record(&response));
+            // Failures on our side, "try later" and "solve a CAPTCHA" are
+            // not kept: a retry after them must run again, not replay them.
+            let recorded = replayable(&response).then(|| record(&response));
             idempotency::finish(services, key, claimed, recorded.as_ref()).await;
             response
         }
         Err(err) => fail(&err, Some(phone)),
     }
+}
+
+/// Whether a retry with the same Idempotency-Key may get this answer
+/// again: not a failure on our side, nor a "try later", nor a request for
+/// a CAPTCHA (the retry carries the solved one).
+fn replayable(response: &Response<Body>) -> bool {
+    let status = response.status();
+    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        return false;
+    }
+    let Body::Text(text) = response.body() else {
+        return true;
+    };
+    let error = serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|body| body["error"].as_str().map(str::to_owned));
+    !error.is_some_and(|code| code.starts_with("captcha_"))
 }
 
 /// What a response would be replayed as.

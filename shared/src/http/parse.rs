@@ -1,5 +1,6 @@
-//! Reading a request: the JSON body, the Idempotency-Key header and the
-//! caller's address, each turned into a domain type or an `InputError`.
+//! Reading a request: the JSON body, the Idempotency-Key header, the
+//! CAPTCHA token and the caller's address, each turned into a domain type
+//! or an `InputError`.
 
 use lambda_http::{
     Body, Request, RequestExt,
@@ -12,10 +13,24 @@ use serde::{
 };
 
 use super::errors::InputError;
-use crate::domain::{ClientIp, IdempotencyKey};
+use crate::domain::{CaptchaToken, ClientIp, IdempotencyKey};
 
-/// Real bodies are under 100 bytes; anything this large is not a client.
-const MAX_BODY_BYTES: usize = 4 * 1024;
+/// Real bodies are under 100 bytes, or a few KiB with a CAPTCHA token;
+/// anything this large is not a client.
+const MAX_BODY_BYTES: usize = 8 * 1024;
+
+/// `"captchaToken"`: absent or null means none.
+pub(super) fn captcha_token(
+    value: Option<&serde_json::Value>,
+) -> Result<Option<CaptchaToken>, InputError> {
+    match value {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(token)) => CaptchaToken::parse(token)
+            .map(Some)
+            .ok_or(InputError::CaptchaToken),
+        Some(_) => Err(InputError::CaptchaToken),
+    }
+}
 
 /// The Idempotency-Key header, when the client sent one.
 pub(super) fn idempotency_key(event: &Request) -> Result<Option<IdempotencyKey>, InputError> {

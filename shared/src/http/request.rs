@@ -10,17 +10,17 @@ use super::{
     errors::{InputError, fail},
     idempotent::once,
     json_response,
-    parse::{client_ip, idempotency_key, parse},
+    parse::{captcha_token, client_ip, idempotency_key, parse},
 };
 use crate::{
-    domain::{CallbackBase, Channel, ClientIp, PhoneNumber},
-    locale::Locale,
+    domain::{Channel, PhoneNumber},
     metrics::{self, Metric},
     services::Services,
     store::deadline,
     usecase::{
+        captcha::CaptchaFailure,
         idempotency::Operation,
-        request::{RequestError, request_otp as request_use_case},
+        request::{CodeRequest, RequestError, request_otp as request_use_case},
     },
 };
 
@@ -36,6 +36,9 @@ struct RequestBody {
     /// error. A value that is not a string is one.
     #[serde(default)]
     locale: Option<serde_json::Value>,
+    /// A solved CAPTCHA, when a 403 `captcha_required` asked for one.
+    #[serde(default)]
+    captcha_token: Option<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -68,10 +71,11 @@ async fn request_within(services: &Services, event: Request, hard: Instant) -> R
         let key = idempotency_key(&event)?;
         let channel = channel(body.channel.as_ref())?;
         let requested = requested_locale(body.locale)?;
+        let captcha = captcha_token(body.captcha_token.as_ref())?;
         let phone = PhoneNumber::parse(&body.phone_number)?;
-        Ok((phone, channel, key, requested))
+        Ok((phone, channel, key, requested, captcha))
     });
-    let (phone, channel, key, requested) = match input {
+    let (phone, channel, key, requested, captcha) = match input {
         Ok(input) => input,
         Err(err) => return fail(&err, None),
     };
@@ -85,12 +89,14 @@ async fn request_within(services: &Services, event: Request, hard: Instant) -> R
         let callbacks = callbacks.clone();
         let phone = phone.clone();
         let locale = locale.clone();
+        let captcha = captcha.clone();
         async move {
-            let request = Send {
+            let request = CodeRequest {
                 phone: &phone,
                 channel,
                 client: &client,
                 callbacks: callbacks.as_ref(),
+                captcha: captcha.as_ref(),
                 locale: &locale,
                 deadline,
             };
@@ -109,16 +115,6 @@ async fn request_within(services: &Services, event: Request, hard: Instant) -> R
         || send(client),
     )
     .await
-}
-
-/// One parsed request for a code.
-struct Send<'a> {
-    phone: &'a PhoneNumber,
-    channel: Channel,
-    client: &'a ClientIp,
-    callbacks: Option<&'a CallbackBase>,
-    locale: &'a Locale,
-    deadline: Instant,
 }
 
 /// `"locale"`: absent (or null) means the number's country decides.
@@ -141,19 +137,9 @@ fn channel(value: Option<&serde_json::Value>) -> Result<Channel, InputError> {
     }
 }
 
-async fn send_code(services: &Services, request: Send<'_>) -> Response<Body> {
-    let Send {
-        phone,
-        channel,
-        client,
-        callbacks,
-        locale,
-        deadline,
-    } = request;
-    let result = request_use_case(
-        services, phone, channel, client, callbacks, locale, deadline,
-    )
-    .await;
+async fn send_code(services: &Services, request: CodeRequest<'_>) -> Response<Body> {
+    let phone = request.phone;
+    let result = request_use_case(services, request).await;
     let outcome_metric = match &result {
         Ok(outcome) => Some(match outcome.channel {
             Channel::Sms => Metric::OtpSent,
@@ -171,8 +157,11 @@ async fn send_code(services: &Services, request: Send<'_>) -> Response<Body> {
             RequestError::Locked { .. }
             | RequestError::TooSoon { .. }
             | RequestError::QuotaExhausted { .. }
-            | RequestError::TooManyFromIp { .. },
+            | RequestError::TooManyFromIp { .. }
+            | RequestError::DestinationBlocked { .. },
         ) => Some(Metric::RateLimited),
+        Err(RequestError::Captcha(CaptchaFailure::Required(_))) => Some(Metric::CaptchaRequired),
+        Err(RequestError::Captcha(CaptchaFailure::Invalid { .. })) => Some(Metric::CaptchaRejected),
         Err(_) => None,
     };
     let counted: Vec<Metric> = [Some(Metric::OtpRequested), outcome_metric]

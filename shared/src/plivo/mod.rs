@@ -2,8 +2,9 @@
 //! the Call API, each retried with jittered exponential backoff on what may
 //! pass (429, 5xx, timeouts, connection errors) and never on what will not
 //! (other 4xx), always within the caller's deadline. `signature` checks
-//! what Plivo calls back.
+//! what Plivo calls back; `lookup` asks the Lookup API for a line type.
 
+pub mod lookup;
 pub mod signature;
 pub mod xml;
 

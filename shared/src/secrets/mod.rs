@@ -44,6 +44,9 @@ struct SecretDocument {
     /// E.164 number → fixed code.
     #[serde(default)]
     test_numbers: HashMap<String, String>,
+    /// The CAPTCHA provider's secret key, for its siteverify call.
+    #[serde(default)]
+    captcha_secret: Option<String>,
     /// What Redis key names are hashed with; defaults to `signing_key`.
     /// Never rotated: a new one would rename every phone's keys.
     #[serde(default)]
@@ -73,6 +76,8 @@ pub struct Secrets {
     /// from `phone_tag_key` or else `signing_key`; unlike the code and token
     /// keys it never rotates.
     pub phone_tags: PhoneTagKey,
+    /// The CAPTCHA provider's secret key (`captcha_secret`), when present.
+    pub captcha_secret: Option<String>,
     /// Numbers with a fixed code and no SMS, kept out of the functions'
     /// environment (where anyone who can read the configuration sees them).
     pub test_numbers: HashMap<String, OtpCode>,
@@ -181,6 +186,7 @@ impl Secrets {
         }
         Ok(Self {
             phone_tags: PhoneTagKey::derive(tag_material.as_bytes()),
+            captcha_secret: doc.captcha_secret.filter(|s| !s.is_empty()),
             test_numbers: test_numbers(&doc.test_numbers, rules.code_length).map_err(malformed)?,
             plivo: PlivoCredentials {
                 auth_id: doc.plivo_auth_id,

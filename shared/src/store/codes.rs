@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::{Store, StoreError, millis};
-use crate::domain::{CodeDigest, PhoneTag, SealedCode, SendId};
+use crate::domain::{CodeDigest, LineType, PhoneTag, SealedCode, SendId};
 
 /// What became of a send that failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +36,9 @@ pub struct GuessLimits {
     pub max_failures_per_day: u32,
     /// How long the code just approved is recognised if submitted again.
     pub used_ttl: Duration,
+    /// Wrong guesses for the phone after which a guess needs a CAPTCHA;
+    /// none when no CAPTCHA provider is configured.
+    pub captcha_after: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,19 +68,23 @@ pub enum GuessDecision {
     Locked {
         retry_after: Duration,
     },
+    /// Nothing was checked or counted: this guess needs a solved CAPTCHA.
+    CaptchaRequired,
 }
 
 impl Store {
     /// Checks the day's failures, the cooldown and the quota, then records
     /// the send and stores the code's digest, replacing any earlier code
     /// (and ending a lock). `sealed` is the code for a call to speak, with
-    /// its expiry (epoch ms).
+    /// its expiry (epoch ms); `line` a line type just looked up, to cache
+    /// for its ttl whatever the decision.
     pub async fn begin_send(
         &self,
         phone: &PhoneTag,
         send: &SendId,
         digest: &CodeDigest,
         sealed: Option<(&SealedCode, u64)>,
+        line: Option<(LineType, Duration)>,
         limits: SendLimits,
     ) -> Result<SendDecision, StoreError> {
         let mut invocation = self.request.prepare_invoke();
@@ -87,6 +94,7 @@ impl Store {
             .key(self.key(phone, "sends"))
             .key(self.key(phone, "fails"))
             .key(self.key(phone, "daily"))
+            .key(self.key(phone, "line"))
             .arg(digest.as_str())
             .arg(send.as_str())
             .arg(millis(limits.code_ttl))
@@ -96,6 +104,8 @@ impl Store {
             .arg(sealed.map(|(s, _)| s.as_str()).unwrap_or_default())
             .arg(sealed.map(|(_, exp)| exp).unwrap_or_default())
             .arg(limits.max_failures_per_day)
+            .arg(line.map(|(l, _)| l.as_str()).unwrap_or_default())
+            .arg(line.map(|(_, ttl)| millis(ttl)).unwrap_or_default())
             .arg(self.not_after());
         let (outcome, wait_ms): (String, i64) = self.run(invocation).await?;
         let retry_after = Duration::from_millis(wait_ms.max(0) as u64);
@@ -128,14 +138,16 @@ impl Store {
 
     /// Compares a guess with the stored digest. A wrong guess at a live code
     /// is counted; the last allowed one (per code, or per day) ends the code
-    /// and locks verification. With no live code nothing is counted.
-    /// `candidates` are the guess's digests under every code key: it is
-    /// right if the stored digest is any of them.
+    /// and locks verification. With no live code nothing is counted. Past
+    /// `captcha_after` wrong guesses, nothing is checked without
+    /// `captcha_passed`. `candidates` are the guess's digests under every
+    /// code key: it is right if the stored digest is any of them.
     pub async fn check_guess(
         &self,
         phone: &PhoneTag,
         candidates: &[CodeDigest],
         limits: GuessLimits,
+        captcha_passed: bool,
     ) -> Result<GuessDecision, StoreError> {
         // Hex digests hold no space, so a space separates them safely.
         let digests = candidates
@@ -152,6 +164,7 @@ impl Store {
             .key(self.key(phone, "used"))
             .key(self.key(phone, "daily"))
             .key(self.key(phone, "locks"))
+            .key(self.key(phone, "approved"))
             .arg(digests)
             .arg(limits.max_attempts)
             .arg(millis(limits.lockout))
@@ -161,6 +174,8 @@ impl Store {
             .arg(uuid::Uuid::new_v4().simple().to_string())
             .arg(limits.max_failures_per_day)
             .arg(millis(limits.used_ttl))
+            .arg(limits.captcha_after.map_or(-1, i64::from))
+            .arg(if captcha_passed { "1" } else { "0" })
             .arg(self.not_after());
         let (outcome, n): (String, i64) = self.run(invocation).await?;
         match outcome.as_str() {
@@ -172,6 +187,7 @@ impl Store {
             "locked" => Ok(GuessDecision::Locked {
                 retry_after: Duration::from_millis(n.max(0) as u64),
             }),
+            "captcha" => Ok(GuessDecision::CaptchaRequired),
             "expired" => Err(StoreError::Late),
             other => Err(StoreError::UnexpectedReply(other.to_owned())),
         }

@@ -5,7 +5,10 @@
 //! Keys of one phone share a hash tag, `{prefix}:{<phone tag>}:code`, where
 //! the tag is a keyed hash of the number (no number is ever in Redis), so
 //! each script touches a single slot and runs on Redis Cluster and
-//! ElastiCache Serverless unchanged.
+//! ElastiCache Serverless unchanged. What is not about one phone has its
+//! own tags: per-IP budgets (`{prefix}:ip:{<address>}:sends`) and the
+//! pumping breaker's destinations (`{prefix}:dest:{US:415555}`, a range of
+//! numbers, never one number), one key per script.
 
 use std::time::Duration;
 
@@ -19,11 +22,14 @@ use tokio::sync::OnceCell;
 
 use crate::{config::RedisConfig, domain::PhoneTag};
 
+mod breaker;
 mod callbacks;
 mod codes;
 pub mod deadline;
+mod lines;
 mod requests;
 
+pub use breaker::{BreakerDecision, BreakerLimits, BreakerTicket};
 pub use callbacks::{LiveCode, Receipt};
 pub use codes::{GuessDecision, GuessLimits, SendDecision, SendFate, SendLimits};
 pub use requests::{Claim, IpAction, IpDecision, RecordedResponse};
@@ -72,6 +78,7 @@ pub struct Store {
     claim: Script,
     settle: Script,
     receipt: Script,
+    breaker: Script,
 }
 
 impl Store {
@@ -137,6 +144,10 @@ impl Store {
                 include_str!("prelude.lua"),
                 include_str!("receipt.lua")
             )),
+            breaker: Script::new(concat!(
+                include_str!("prelude.lua"),
+                include_str!("breaker.lua")
+            )),
         })
     }
 
@@ -151,6 +162,7 @@ impl Store {
             &self.claim,
             &self.settle,
             &self.receipt,
+            &self.breaker,
         ];
         for script in scripts {
             match &self.connection {

@@ -1,9 +1,10 @@
 -- Decides and records a send in one step, so concurrent requests for one
 -- phone can never both pass the cooldown or the hourly quota.
--- KEYS: code, lock, sends, fails, daily failures (all share the phone's hash tag)
+-- KEYS: code, lock, sends, fails, daily failures, line type (all share the
+--       phone's hash tag)
 -- ARGV: digest, send id, code ttl ms, cooldown ms, max sends, window ms,
 --       sealed code ('' for none), its expiry epoch ms, max failures a day,
---       not-after ms
+--       line type to cache ('' for none), its ttl ms, not-after ms
 -- Reply: {outcome, milliseconds to wait (0 when stored)}
 
 -- A resend of this very call (after a dropped connection) finds its own
@@ -13,6 +14,12 @@ if redis.call('ZSCORE', KEYS[3], ARGV[2]) then
 end
 if late() then
   return {'expired', 0}
+end
+
+-- A line type just looked up is kept whatever this send becomes, so the
+-- next request for the number does not pay for another lookup.
+if ARGV[10] ~= '' then
+  redis.call('SET', KEYS[6], ARGV[10], 'PX', ARGV[11])
 end
 
 -- A phone that took its day's worth of wrong guesses gets no new code

@@ -17,8 +17,13 @@ pub enum IpAction {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IpDecision {
-    Allowed,
-    Limited { retry_after: Duration },
+    /// Within the limit: this is the `calls`th call of the window.
+    Allowed {
+        calls: u32,
+    },
+    Limited {
+        retry_after: Duration,
+    },
 }
 
 /// What an Idempotency-Key already stands for.
@@ -63,9 +68,11 @@ impl Store {
             .arg(limit)
             .arg(millis(window))
             .arg(self.not_after());
-        let (outcome, wait_ms): (String, i64) = self.run(invocation).await?;
+        let (outcome, wait_ms, calls): (String, i64, i64) = self.run(invocation).await?;
         match outcome.as_str() {
-            "allowed" => Ok(IpDecision::Allowed),
+            "allowed" => Ok(IpDecision::Allowed {
+                calls: calls.clamp(0, i64::from(u32::MAX)) as u32,
+            }),
             "limited" => Ok(IpDecision::Limited {
                 retry_after: Duration::from_millis(wait_ms.max(0) as u64),
             }),

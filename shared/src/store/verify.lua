@@ -1,11 +1,14 @@
 -- Checks a guess and counts it in one step, so concurrent guesses are all
 -- counted and a correct code is accepted exactly once.
--- KEYS: code, fails, lock, last, used, daily failures, locks (one hash tag)
+-- KEYS: code, fails, lock, last, used, daily failures, locks, last approval
+--       (one hash tag)
 -- ARGV: candidate digests (space separated: the guess under every code
 --       key, so a rotation breaks no code in flight), max attempts,
 --       lockout ms, failure window ms, guess id, max failures a day,
---       used ttl ms, not-after ms
+--       used ttl ms, wrong guesses after which a CAPTCHA is needed (-1:
+--       never), '1' if this guess carries a valid CAPTCHA, not-after ms
 -- Reply: {outcome, number}: approved 0 | used 0 | rejected attempts-left | locked ms
+--        | captcha 0
 
 -- A client that resends this very call (after a dropped connection) gets
 -- the first run's answer: a right code is not then counted as a wrong one.
@@ -33,11 +36,24 @@ if lock_ms > 0 then
   return {'locked', lock_ms}
 end
 
+-- CAPTCHA step-up: after enough wrong guesses for this phone (since its
+-- last success, within the day) a guess needs a solved CAPTCHA. Asking
+-- costs nothing: no guess is counted, and a new code does not reset it.
+local day = 86400000
+local captcha_after = tonumber(ARGV[8])
+if captcha_after >= 0 and ARGV[9] ~= '1' then
+  local since = math.max(now - day, tonumber(redis.call('GET', KEYS[8]) or '0'))
+  if redis.call('ZCOUNT', KEYS[6], '(' .. since, '+inf') >= captcha_after then
+    return {'captcha', 0}
+  end
+end
+
 local max = tonumber(ARGV[2])
 local stored = redis.call('HGET', KEYS[1], 'digest')
 if matches(stored) then
   redis.call('DEL', KEYS[1], KEYS[2])
   redis.call('SET', KEYS[5], stored, 'PX', ARGV[7])
+  redis.call('SET', KEYS[8], now, 'PX', day)
   return decide('approved', 0)
 end
 -- The code that was just approved, submitted again (a double tap, a
@@ -54,7 +70,6 @@ if not stored then
   return decide('rejected', math.max(0, max - fails))
 end
 -- A wrong guess at a live code: counted for the code, and for the day.
-local day = 86400000
 redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now - day)
 redis.call('ZADD', KEYS[6], now, ARGV[5])
 redis.call('PEXPIRE', KEYS[6], day)

@@ -2,10 +2,13 @@
 //! adapters only; the edge (`crate::http`) turns their results into
 //! responses.
 
+pub mod breaker;
 pub mod callbacks;
+pub mod captcha;
 pub mod delivery;
 pub mod idempotency;
 pub mod request;
+pub mod screening;
 pub mod verify;
 
 use std::time::Duration;
@@ -19,14 +22,24 @@ use crate::{
 /// The window the per-IP budgets count over.
 const IP_WINDOW: Duration = Duration::from_secs(3_600);
 
+/// Where a caller stands with its per-IP budgets after this call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpBudget {
+    /// The longer wait, when either budget is spent.
+    pub wait: Option<Duration>,
+    /// Half of either budget was already used before this call: reason
+    /// enough for a CAPTCHA (`CAPTCHA_ON_REQUEST=elevated`).
+    pub half_spent: bool,
+}
+
 /// Counts a call against the caller's budgets: its address (or IPv6 /64)
 /// and, for IPv6, its /48 too, both at once so that the second costs no
-/// extra round trip. Returns the longer wait when either is spent.
+/// extra round trip.
 pub async fn ip_budget(
     services: &Services,
     client: &ClientIp,
     action: IpAction,
-) -> Result<Option<Duration>, StoreError> {
+) -> Result<IpBudget, StoreError> {
     let policy = &services.config.policy;
     let (per_address, per_site) = match action {
         IpAction::Send => (
@@ -41,23 +54,40 @@ pub async fn ip_budget(
     let store = &services.store;
     let address = store.count_ip(client.as_str(), action, per_address, IP_WINDOW);
     let (address, site) = match client.site() {
-        None => (address.await?, IpDecision::Allowed),
+        None => (address.await?, IpDecision::Allowed { calls: 0 }),
         Some(site) => tokio::try_join!(address, store.count_ip(site, action, per_site, IP_WINDOW))?,
     };
-    let wait = [address, site]
-        .into_iter()
-        .filter_map(|d| match d {
-            IpDecision::Limited { retry_after } => Some(retry_after),
-            IpDecision::Allowed => None,
+    let decisions = [(address, per_address), (site, per_site)];
+    let wait = decisions
+        .iter()
+        .filter_map(|(d, _)| match d {
+            IpDecision::Limited { retry_after } => Some(*retry_after),
+            IpDecision::Allowed { .. } => None,
         })
         .max();
-    Ok(wait)
+    let half_spent = decisions.iter().any(|(d, limit)| match d {
+        IpDecision::Allowed { calls } => {
+            2 * u64::from(calls.saturating_sub(1)) >= u64::from(*limit)
+        }
+        IpDecision::Limited { .. } => true,
+    });
+    Ok(IpBudget { wait, half_spent })
 }
 
 /// Rounds a wait up to whole seconds, never below one: a client told
 /// "retry after 0" would retry at once.
 pub fn whole_seconds(d: Duration) -> u64 {
     d.as_millis().div_ceil(1000).max(1) as u64
+}
+
+/// Test and trusted numbers were named on purpose: the line-type rules,
+/// the pumping breaker and lookups leave them alone.
+pub fn is_named(services: &Services, phone: &PhoneNumber) -> bool {
+    let policy = &services.config.policy;
+    let e164 = phone.as_e164();
+    policy.test_numbers.contains_key(e164)
+        || policy.trusted_numbers.contains(e164)
+        || services.secrets.current().test_numbers.contains_key(e164)
 }
 
 /// Why `phone` may not be reached by `channel`, if it may not: line types
@@ -73,11 +103,7 @@ pub fn destination_refusal(
     channel: Channel,
 ) -> Option<&'static str> {
     let policy = &services.config.policy;
-    let e164 = phone.as_e164();
-    let named = policy.test_numbers.contains_key(e164)
-        || policy.trusted_numbers.contains(e164)
-        || services.secrets.current().test_numbers.contains_key(e164);
-    if !named {
+    if !is_named(services, phone) {
         if phone.is_non_geographic() {
             return Some("non-geographic number");
         }

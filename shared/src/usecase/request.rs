@@ -1,25 +1,32 @@
 //! Requesting a code: check the channel and the destination, atomically
 //! reserve a send and store the code's digest (and, for a call, the code
 //! sealed), then deliver it by SMS or call; undo the reservation if
-//! delivery finally fails.
+//! delivery finally fails. Before any of that, in one parallel Redis step:
+//! the per-IP budgets, the destination's pumping breaker and the number's
+//! cached line type; then, when asked for, a CAPTCHA and a line-type lookup.
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::{
+    IpBudget,
+    breaker::{self, captcha_opens_blocks},
+    captcha::{self, CaptchaFailure},
     delivery::{Delivery, deliver},
-    destination_refusal, epoch_ms, ip_budget,
+    destination_refusal, epoch_ms, ip_budget, is_named,
+    screening::{self, Screening},
 };
 use crate::{
+    config::CaptchaOnRequest,
     domain::{
-        ANSWER_PATH, CallbackBase, Channel, ClientIp, HANGUP_PATH, OtpCode, PhoneNumber,
-        STATUS_PATH, SendId,
+        ANSWER_PATH, CallbackBase, CaptchaToken, Channel, ClientIp, HANGUP_PATH, LineType, OtpCode,
+        PhoneNumber, PhoneTag, STATUS_PATH, SendId,
     },
     locale::Locale,
     plivo::PlivoError,
     services::Services,
-    store::{IpAction, SendDecision, SendFate, SendLimits, StoreError},
+    store::{BreakerDecision, IpAction, SendDecision, SendFate, SendLimits, StoreError},
 };
 
 /// The rolling window `OTP_MAX_SENDS_PER_HOUR` counts over.
@@ -30,6 +37,18 @@ pub struct RequestOutcome {
     pub channel: Channel,
     pub expires_in: Duration,
     pub retry_after: Duration,
+}
+
+/// One request for a code, as the edge parsed it.
+pub struct CodeRequest<'a> {
+    pub phone: &'a PhoneNumber,
+    pub channel: Channel,
+    pub client: &'a ClientIp,
+    pub callbacks: Option<&'a CallbackBase>,
+    pub captcha: Option<&'a CaptchaToken>,
+    /// The language of the SMS or call.
+    pub locale: &'a Locale,
+    pub deadline: Instant,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +62,19 @@ pub enum RequestError {
         channel: Channel,
         reason: &'static str,
     },
+    #[error("the carrier says this is a {line} line, refused for {channel}")]
+    LineTypeNotAllowed {
+        channel: Channel,
+        line: LineType,
+        /// A call could reach it instead.
+        voice_hint: bool,
+    },
+    #[error("plivo lookup knows no such number")]
+    NoSuchNumber,
+    #[error("the destination's pumping breaker is open")]
+    DestinationBlocked { retry_after: Duration },
+    #[error(transparent)]
+    Captcha(#[from] CaptchaFailure),
     #[error("phone is locked after too many wrong codes")]
     Locked { retry_after: Duration },
     #[error("a code was sent moments ago")]
@@ -61,31 +93,157 @@ pub enum RequestError {
     },
 }
 
+impl RequestError {
+    /// Whether an SMS or call may have gone out despite the error, so the
+    /// send must keep counting (for the breaker too).
+    fn maybe_sent(&self) -> bool {
+        matches!(self, Self::Delivery { source, .. } if source.maybe_sent())
+    }
+}
+
+/// What the parallel first step found.
+struct FirstStep {
+    ip: IpBudget,
+    breaker: Option<BreakerDecision>,
+    cached_line: Option<LineType>,
+}
+
 pub async fn request_otp(
     services: &Services,
-    phone: &PhoneNumber,
-    channel: Channel,
-    client: &ClientIp,
-    callbacks: Option<&CallbackBase>,
-    locale: &Locale,
-    deadline: Instant,
+    request: CodeRequest<'_>,
 ) -> Result<RequestOutcome, RequestError> {
+    let CodeRequest { phone, channel, .. } = request;
     let policy = &services.config.policy;
-    // First, so a flood from one address costs one small script per call.
-    if let Some(retry_after) = ip_budget(services, client, IpAction::Send).await? {
+    // What needs no Redis is known first, so a refused request counts
+    // toward no destination and looks up nothing.
+    let refusal = if !policy.channels.contains(&channel) {
+        Some(RequestError::ChannelNotAllowed(channel))
+    } else if let Some(reason) = destination_refusal(services, phone, channel) {
+        Some(RequestError::DestinationNotAllowed { channel, reason })
+    } else if channel == Channel::Voice && request.callbacks.is_none() {
+        Some(RequestError::NoCallbackBase)
+    } else {
+        None
+    };
+    let destination = refusal
+        .is_none()
+        .then(|| breaker::destination(services, phone))
+        .flatten();
+    let screens = refusal.is_none() && services.lookup.is_some() && !is_named(services, phone);
+    let tag = services.secrets.current().phone_tags.tag(phone);
+
+    // One round trip for all three: separate hash tags, sent side by side.
+    let (ip, counted, cached_line) = tokio::join!(
+        ip_budget(services, request.client, IpAction::Send),
+        async {
+            match &destination {
+                Some((destination, config)) => breaker::count_send(services, destination, config)
+                    .await
+                    .map(Some),
+                None => Ok(None),
+            }
+        },
+        async {
+            match screens {
+                true => services.store.cached_line_type(&tag).await,
+                false => Ok(None),
+            }
+        },
+    );
+    let ticket = match &counted {
+        Ok(Some(
+            BreakerDecision::Open { ticket }
+            | BreakerDecision::Tripped { ticket, .. }
+            | BreakerDecision::Blocked { ticket, .. },
+        )) => ticket.clone(),
+        _ => None,
+    };
+    let result = match (ip, counted, cached_line) {
+        (Ok(ip), Ok(breaker), Ok(cached_line)) => {
+            let first = FirstStep {
+                ip,
+                breaker,
+                cached_line,
+            };
+            decide_and_send(services, &request, &tag, refusal, first).await
+        }
+        (Err(err), _, _) | (_, Err(err), _) | (_, _, Err(err)) => Err(err.into()),
+    };
+    // A send that did not happen does not count toward its destination.
+    if matches!(&result, Err(err) if !err.maybe_sent()) {
+        breaker::take_back(services, ticket).await;
+    }
+    result
+}
+
+async fn decide_and_send(
+    services: &Services,
+    request: &CodeRequest<'_>,
+    tag: &PhoneTag,
+    refusal: Option<RequestError>,
+    first: FirstStep,
+) -> Result<RequestOutcome, RequestError> {
+    let CodeRequest {
+        phone,
+        channel,
+        client,
+        callbacks,
+        deadline,
+        ..
+    } = *request;
+    let policy = &services.config.policy;
+    // The per-IP limit first, so a flooding address learns nothing else.
+    if let Some(retry_after) = first.ip.wait {
         return Err(RequestError::TooManyFromIp { retry_after });
     }
-    if !policy.channels.contains(&channel) {
-        return Err(RequestError::ChannelNotAllowed(channel));
+    if let Some(refusal) = refusal {
+        return Err(refusal);
     }
-    if let Some(reason) = destination_refusal(services, phone, channel) {
-        return Err(RequestError::DestinationNotAllowed { channel, reason });
+    let blocked = match first.breaker {
+        Some(
+            BreakerDecision::Tripped { retry_after, .. }
+            | BreakerDecision::Blocked { retry_after, .. },
+        ) => Some(retry_after),
+        _ => None,
+    };
+    if let Some(retry_after) = blocked
+        && !captcha_opens_blocks(services)
+    {
+        return Err(RequestError::DestinationBlocked { retry_after });
     }
-    if channel == Channel::Voice && callbacks.is_none() {
-        return Err(RequestError::NoCallbackBase);
+    let wants_captcha =
+        services
+            .config
+            .fraud
+            .captcha
+            .as_ref()
+            .is_some_and(|c| match c.on_request {
+                CaptchaOnRequest::Always => true,
+                CaptchaOnRequest::Elevated => blocked.is_some() || first.ip.half_spent,
+                CaptchaOnRequest::Never => false,
+            });
+    if wants_captcha {
+        captcha::require(services, request.captcha, client, deadline).await?;
     }
 
     let secrets = services.secrets.current();
+    let mut fresh_line = None;
+    if services.lookup.is_some() && !is_named(services, phone) {
+        let screening =
+            screening::screen(services, phone, tag, channel, first.cached_line, deadline).await;
+        match screening {
+            Screening::Pass { fresh } => fresh_line = fresh,
+            Screening::Refused { line, voice_hint } => {
+                return Err(RequestError::LineTypeNotAllowed {
+                    channel,
+                    line,
+                    voice_hint,
+                });
+            }
+            Screening::NoSuchNumber => return Err(RequestError::NoSuchNumber),
+        }
+    }
+
     // A test number gets its fixed code and no SMS or call, under every
     // other rule. The secret's list wins over TEST_PHONE_NUMBERS.
     let test_code = secrets
@@ -113,15 +271,23 @@ pub async fn request_otp(
         window: SEND_WINDOW,
         max_failures_per_day: policy.max_failures_per_day,
     };
+    let line_cache = fresh_line.zip(
+        services
+            .config
+            .fraud
+            .lookup
+            .as_ref()
+            .map(|lookup| lookup.cache_ttl),
+    );
     let digest = secrets.code_keys.digest(phone, &code);
-    let tag = secrets.phone_tags.tag(phone);
     let decision = services
         .store
         .begin_send(
-            &tag,
+            tag,
             &send,
             &digest,
             sealed.as_ref().map(|s| (s, expires_ms)),
+            line_cache,
             limits,
         )
         .await;
@@ -133,7 +299,7 @@ pub async fn request_otp(
             // by the cooldown of a code it never received.
             if let Err(undo) = services
                 .store
-                .cancel_send(&tag, &send, SendFate::NotSent)
+                .cancel_send(tag, &send, SendFate::NotSent)
                 .await
             {
                 tracing::warn!(error = %crate::error_chain(&undo), "could not undo a send whose outcome is unknown");
@@ -160,6 +326,7 @@ pub async fn request_otp(
         return Ok(outcome);
     }
     let messages = &services.config.messages;
+    let locale = request.locale;
     // The callbacks (the call's answer, the fallback call after an SMS)
     // speak the language chosen here; the number's own needs no mention.
     let url_locale = (*locale != messages.for_country(phone.country())).then(|| locale.as_str());
@@ -183,7 +350,7 @@ pub async fn request_otp(
             } else {
                 SendFate::NotSent
             };
-            if let Err(release) = services.store.cancel_send(&tag, &send, fate).await {
+            if let Err(release) = services.store.cancel_send(tag, &send, fate).await {
                 tracing::error!(error = %crate::error_chain(&release), "could not cancel a failed send");
             }
             Err(RequestError::Delivery { channel, source })

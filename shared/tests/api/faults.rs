@@ -94,11 +94,17 @@ async fn a_frozen_redis_gives_503_in_time_and_leaves_nothing_behind() {
             &otp::domain::SendId::generate(),
             &key.digest(&other, &fresh),
             None,
+            None,
             send_limits(),
         )
         .await;
     let guessed = store
-        .check_guess(&tag(PHONE), &[key.digest(&phone, &guess)], guess_limits())
+        .check_guess(
+            &tag(PHONE),
+            &[key.digest(&phone, &guess)],
+            guess_limits(),
+            false,
+        )
         .await;
     // Keep it frozen past the scripts' not-after before letting it go.
     tokio::time::sleep(Duration::from_millis(1_200)).await;
@@ -137,6 +143,7 @@ pub fn guess_limits() -> otp::store::GuessLimits {
         failure_window: Duration::from_secs(3_600),
         max_failures_per_day: 20,
         used_ttl: Duration::from_secs(60),
+        captcha_after: None,
     }
 }
 
@@ -261,7 +268,9 @@ async fn a_resend_that_arrives_late_still_gets_its_first_answer() {
     let digest = otp::domain::CodeKey::derive(SIGNING_KEY.as_bytes()).digest(&phone, &code);
     let verify = include_str!("../../src/store/verify.lua");
     let request = include_str!("../../src/store/request.lua");
-    let verify_keys = ["code", "fails", "lock", "last", "used", "daily", "locks"];
+    let verify_keys = [
+        "code", "fails", "lock", "last", "used", "daily", "locks", "approved",
+    ];
     let verify_args = [
         digest.as_str(),
         "5",
@@ -270,8 +279,10 @@ async fn a_resend_that_arrives_late_still_gets_its_first_answer() {
         "late-1",
         "20",
         "60000",
+        "-1",
+        "0",
     ];
-    let send_keys = ["code", "lock", "sends", "fails", "daily"];
+    let send_keys = ["code", "lock", "sends", "fails", "daily", "line"];
     let send_args = [
         "d",
         "late-send",
@@ -282,6 +293,8 @@ async fn a_resend_that_arrives_late_still_gets_its_first_answer() {
         "",
         "",
         "20",
+        "",
+        "0",
     ];
 
     let first = run_script(
@@ -315,7 +328,9 @@ async fn a_resent_verification_gets_its_first_answer() {
     let answers = run_twice(
         &app,
         verify,
-        &["code", "fails", "lock", "last", "used", "daily", "locks"],
+        &[
+            "code", "fails", "lock", "last", "used", "daily", "locks", "approved",
+        ],
         &[
             digest.as_str(),
             "5",
@@ -324,6 +339,8 @@ async fn a_resent_verification_gets_its_first_answer() {
             "guess-1",
             "20",
             "60000",
+            "-1",
+            "0",
         ],
     )
     .await;
@@ -345,9 +362,9 @@ async fn a_resent_send_is_recorded_once() {
     let answers = run_twice(
         &app,
         request,
-        &["code", "lock", "sends", "fails", "daily"],
+        &["code", "lock", "sends", "fails", "daily", "line"],
         &[
-            "digest", "send-1", "300000", "30000", "5", "3600000", "", "", "20",
+            "digest", "send-1", "300000", "30000", "5", "3600000", "", "", "20", "", "0",
         ],
     )
     .await;
@@ -374,17 +391,21 @@ async fn decision_scripts_that_reach_redis_too_late_change_nothing() {
     let sent = run_late(
         &app,
         request,
-        &["code", "lock", "sends", "fails", "daily"],
+        &["code", "lock", "sends", "fails", "daily", "line"],
         &[
-            "digest", "id", "300000", "30000", "5", "3600000", "", "", "20",
+            "digest", "id", "300000", "30000", "5", "3600000", "", "", "20", "", "0",
         ],
     )
     .await;
     let guessed = run_late(
         &app,
         verify,
-        &["code", "fails", "lock", "last", "used", "daily", "locks"],
-        &["digest", "1", "900000", "3600000", "guess-1", "20", "60000"],
+        &[
+            "code", "fails", "lock", "last", "used", "daily", "locks", "approved",
+        ],
+        &[
+            "digest", "1", "900000", "3600000", "guess-1", "20", "60000", "-1", "0",
+        ],
     )
     .await;
 

@@ -198,7 +198,12 @@ async fn redis_key_names_and_values_never_hold_a_phone_number() {
     for key in &keys {
         assert!(!key.contains(national), "{key}");
         assert!(
-            key.contains(tag(PHONE).as_str()) || key.contains(":ip:") || key.contains(":nonce:"),
+            key.contains(tag(PHONE).as_str())
+                || key.contains(":ip:")
+                || key.contains(":nonce:")
+                // The pumping breaker's counters, named by a range of
+                // 10,000 numbers or more (`US:415555`), no one's number.
+                || key.ends_with(":dest:{US:415555}"),
             "{key}"
         );
     }

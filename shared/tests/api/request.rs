@@ -316,6 +316,7 @@ async fn cancelling_an_older_send_keeps_the_newer_code() {
             &older,
             &key.digest(&phone, &first),
             None,
+            None,
             limits,
         )
         .await
@@ -326,6 +327,7 @@ async fn cancelling_an_older_send_keeps_the_newer_code() {
             &tag(PHONE),
             &SendId::generate(),
             &key.digest(&phone, &second),
+            None,
             None,
             limits,
         )

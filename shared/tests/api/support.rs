@@ -406,7 +406,7 @@ impl TestApp {
     pub async fn redis_dump(&self, phone: &str) -> Vec<String> {
         let mut out = Vec::new();
         for name in [
-            "code", "fails", "lock", "sends", "last", "used", "daily", "locks",
+            "code", "fails", "lock", "sends", "last", "used", "daily", "locks", "approved", "line",
         ] {
             let key = self.key(phone, name);
             let kind: String = self.redis.query(redis::cmd("TYPE").arg(&key)).await;

@@ -1,0 +1,110 @@
+-- The SMS pumping breaker of one destination (a country and a number
+-- range): its sends and successful verifications, counted in buckets that
+-- together span the rolling window, their running totals, and the time its
+-- block ends. One hash per destination, so every script touches one slot.
+-- KEYS: the destination's hash
+-- ARGV: action ('send' | 'verify' | 'uncount'), the field to uncount ('' otherwise),
+--       bucket ms, buckets per window, min sends, min conversion, block ms,
+--       '1' to count a send made while blocked (a CAPTCHA may still let it through),
+--       not-after ms
+-- Reply: {outcome, ms until the block ends, the field counted ('' for none), sends, verified}
+-- Fields: 's<n>' and 'v<n>' per bucket (n = floor(now / bucket ms)), 'ts' and
+-- 'tv' their totals, 'lo' the oldest bucket still counted, 'blocked' the end
+-- of a block. HINCRBY keeps every count exact however many instances race,
+-- and the totals make a decision cost a few field reads, not a scan. (A call
+-- the cluster client resends after a dropped connection may count twice:
+-- one send too many only errs toward caution.)
+local key = KEYS[1]
+local function total_of(field)
+  return string.sub(field, 1, 1) == 's' and 'ts' or 'tv'
+end
+
+if ARGV[1] == 'uncount' then
+  -- A counted send that was refused after all (another rule, a failed
+  -- CAPTCHA, a send that surely never left) or a guess that was not right.
+  -- A bucket already out of the window has left the totals on its own.
+  if tonumber(redis.call('HGET', key, ARGV[2]) or '0') > 0 then
+    redis.call('HINCRBY', key, ARGV[2], -1)
+    redis.call('HINCRBY', key, total_of(ARGV[2]), -1)
+  end
+  return {'uncounted', 0, '', 0, 0}
+end
+if late() then
+  return {'expired', 0, '', 0, 0}
+end
+
+local bucket_ms = tonumber(ARGV[3])
+local buckets = tonumber(ARGV[4])
+local index = math.floor(now / bucket_ms)
+local window_ms = bucket_ms * buckets
+local function keep_for(ms)
+  if redis.call('PTTL', key) < ms then
+    redis.call('PEXPIRE', key, ms)
+  end
+end
+local function count(field)
+  redis.call('HINCRBY', key, field, 1)
+  redis.call('HINCRBY', key, total_of(field), 1)
+  return field
+end
+
+-- Buckets that fell out of the window leave the totals.
+local stored_lo = redis.call('HGET', key, 'lo')
+local lo = tonumber(stored_lo or index)
+if index - lo >= 2 * buckets then
+  -- Idle for a whole window or more: nothing in it counts any more.
+  local blocked = redis.call('HGET', key, 'blocked')
+  redis.call('DEL', key)
+  if blocked then
+    redis.call('HSET', key, 'blocked', blocked)
+  end
+  stored_lo = false
+else
+  for n = lo, index - buckets do
+    local s = tonumber(redis.call('HGET', key, 's' .. n) or '0')
+    local v = tonumber(redis.call('HGET', key, 'v' .. n) or '0')
+    if s > 0 then redis.call('HINCRBY', key, 'ts', -s) end
+    if v > 0 then redis.call('HINCRBY', key, 'tv', -v) end
+    redis.call('HDEL', key, 's' .. n, 'v' .. n)
+  end
+end
+local oldest = math.max(lo, index - buckets + 1)
+if oldest ~= lo or not stored_lo then
+  redis.call('HSET', key, 'lo', oldest)
+end
+
+if ARGV[1] == 'verify' then
+  local field = count('v' .. index)
+  keep_for(window_ms + bucket_ms)
+  return {'counted', 0, field, 0, 0}
+end
+
+local field = 's' .. index
+local count_blocked = ARGV[8] == '1'
+local blocked_until = tonumber(redis.call('HGET', key, 'blocked') or '0')
+if blocked_until > now then
+  if count_blocked then
+    return {'blocked', blocked_until - now, count(field), 0, 0}
+  end
+  return {'blocked', blocked_until - now, '', 0, 0}
+end
+
+local totals = redis.call('HMGET', key, 'ts', 'tv')
+local sends, verified = tonumber(totals[1] or '0'), tonumber(totals[2] or '0')
+if sends >= tonumber(ARGV[5]) and verified < tonumber(ARGV[6]) * sends then
+  -- Tripped, by this send: the block starts and the counts start again,
+  -- so that once it ends the destination is judged on new traffic.
+  local block_ms = tonumber(ARGV[7])
+  redis.call('DEL', key)
+  redis.call('HSET', key, 'blocked', now + block_ms, 'lo', index)
+  local counted = ''
+  if count_blocked then
+    counted = count(field)
+  end
+  redis.call('PEXPIRE', key, block_ms + window_ms + bucket_ms)
+  return {'tripped', block_ms, counted, sends, verified}
+end
+
+count(field)
+keep_for(window_ms + bucket_ms)
+return {'open', 0, field, sends + 1, verified}
