@@ -146,6 +146,8 @@ PY
 redis-cli -p "$REDIS_PORT" --raw EVAL "
   local out = {}
   for _, k in ipairs(redis.call('KEYS', '*')) do
+    -- The key names too: a phone is named by a keyed hash, never its number.
+    table.insert(out, k)
     local t = redis.call('TYPE', k).ok
     local values = {}
     if t == 'string' then values = {redis.call('GET', k)}

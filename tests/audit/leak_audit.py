@@ -7,7 +7,7 @@ body, Redis value or URL handed to Plivo.
 AUDIT_DIR holds what the suite wrote: tests.log (every log line, in the
 production JSON format), responses.jsonl (every response body the tests
 received), codes.txt (every code sent by SMS or read out in a call),
-redis.txt (every value left in Redis) and urls.txt (every callback URL the
+redis.txt (every key name and value left in Redis) and urls.txt (every callback URL the
 functions gave Plivo: answer, hangup and message status URLs, as the Plivo
 sandbox recorded them). EXTRA_LOG files are more log lines (the functions run
 by cargo lambda watch).

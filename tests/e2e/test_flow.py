@@ -46,8 +46,10 @@ def test_a_client_requests_a_code_receives_it_by_sms_and_verifies_it():
     assert claims["phone_number_verified"] is True
     assert claims["exp"] - claims["iat"] == 600
 
+    # The same code again (a double tap): no second token, and no failure.
     status, _, body = call("/api/otp/verify", {"phoneNumber": phone, "otp": code})
-    assert (status, body) == (400, {"error": "invalid_code", "message": "Invalid or expired OTP."})
+    assert (status, body["error"]) == (400, "code_already_used")
+    assert "verificationToken" not in body
 
 
 def test_errors_come_back_as_documented_json():
@@ -66,7 +68,8 @@ def test_a_second_request_inside_the_cooldown_is_refused_with_retry_after():
     assert call("/api/otp/request", {"phoneNumber": phone})[0] == 200
     status, headers, body = call("/api/otp/request", {"phoneNumber": phone})
     assert (status, body["error"]) == (429, "too_many_requests")
-    assert 1 <= int(headers["retry-after"]) <= 30
+    # Whole minutes: not the seconds since someone asked for a code.
+    assert int(headers["retry-after"]) == 60
     assert len(sms_to(phone)) == 1
 
 

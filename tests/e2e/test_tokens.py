@@ -64,7 +64,7 @@ def b64url_decode(text):
 
 
 def test_a_token_minted_with_only_the_public_keys_is_refused():
-    genuine = verified_token("+447400123458")
+    genuine = verified_token("+447400123459")
     claims = jwt.decode(genuine, options={"verify_signature": False})
     claims["sub"] = claims["phone_number"] = "+15005550006"
     kid = jwt.get_unverified_header(genuine)["kid"]
