@@ -150,11 +150,7 @@ impl CuttingProxy {
     }
 }
 
-async fn relay(
-    client: tokio::net::TcpStream,
-    server: tokio::net::TcpStream,
-    armed: Armed,
-) {
+async fn relay(client: tokio::net::TcpStream, server: tokio::net::TcpStream, armed: Armed) {
     let (mut client_read, mut client_write) = client.into_split();
     let (mut server_read, mut server_write) = server.into_split();
     let cutting = std::sync::atomic::AtomicBool::new(false);
