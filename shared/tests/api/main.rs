@@ -3,8 +3,10 @@
 //! server standing in for Plivo that checks its exact wire format.
 
 mod abuse;
+mod cluster;
 mod concurrency;
 mod edge;
+mod failover;
 mod faults;
 mod hardening;
 mod hostile;
@@ -14,6 +16,7 @@ mod redis_server;
 mod request;
 mod retries;
 mod secrets;
+mod storm;
 mod support;
 mod verify;
 mod voice;
