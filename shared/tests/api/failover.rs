@@ -268,7 +268,7 @@ async fn a_primary_killed_under_load_fails_over_cleanly_and_the_functions_recove
     eprintln!(
         "failover drill: {} answers ({} 200, {} 400, {} 429, {} 503, {} 5xx other); \
          promotion {:.0} ms after the kill, first 503 {:.0} ms after the kill, \
-         recovery {:.0} ms after the promotion ({} 503s after it); old primary back as a replica {:.0} ms after its restart; \
+         recovery {:.0} ms after the promotion ({} 503s after it, {} after the old primary's restart); old primary back as a replica {:.0} ms after its restart; \
          {} approvals, {} double approvals, {} lost codes (200 from request, code not in Redis); \
          {} attacked phones, at most {} wrong guesses judged per phone (limit {MAX_ATTEMPTS})",
         answers.len(),
@@ -285,7 +285,11 @@ async fn a_primary_killed_under_load_fails_over_cleanly_and_the_functions_recove
         recovery.as_secs_f64() * 1e3,
         answers
             .iter()
-            .filter(|(t, s)| *s == 503 && *t > promoted)
+            .filter(|(t, s)| *s == 503 && *t > promoted && *t < restarted)
+            .count(),
+        answers
+            .iter()
+            .filter(|(t, s)| *s == 503 && *t >= restarted)
             .count(),
         elapsed_ms(restarted, rejoined),
         record.approvals.load(Ordering::Relaxed),
