@@ -190,7 +190,7 @@ fn elapsed_ms(from: Instant, to: Instant) -> f64 {
 async fn a_primary_killed_under_load_fails_over_cleanly_and_the_functions_recover_by_themselves() {
     let Some(cluster) = Cluster::from_env() else {
         eprintln!(
-            "skipped: TEST_REDIS_CLUSTER_DIR names no cluster with replicas (scripts/test.sh starts one)"
+            "skipped: no TEST_REDIS_CLUSTER_DIR (scripts/test.sh runs this against its cluster with replicas)"
         );
         return;
     };
