@@ -65,8 +65,18 @@ wait_for() {
 }
 
 PIDS=()
+CLUSTER_DIRS=()
 stop_all() {
-  local pid
+  local pid dir file
+  # Cluster nodes that a test or the benchmark restarted are known by their
+  # pid files (checked: a killed node's file may name a reused pid).
+  for dir in "${CLUSTER_DIRS[@]}"; do
+    for file in "$dir"/redis-*.pid; do
+      [ -f "$file" ] || continue
+      pid="$(cat "$file")"
+      grep -qa redis-server "/proc/$pid/cmdline" 2>/dev/null && PIDS+=("$pid")
+    done
+  done
   for pid in "${PIDS[@]}"; do
     kill "$pid" 2>/dev/null || true
   done
@@ -242,8 +252,13 @@ for _ in range(200):
 PY
 }
 
-# start_redis_cluster_tls DIR: three masters speaking only TLS, with a
-# throw-away CA made here. Sets CLUSTER_URL and CLUSTER_CA.
+# start_redis_cluster_tls DIR: three primaries and three replicas speaking
+# only TLS, with a throw-away CA made here and a short cluster-node-timeout,
+# so that a primary's death is a failover of a second or two. Sets
+# CLUSTER_URL and CLUSTER_CA, and CLUSTER_DIR, which holds `node.sh PORT`
+# (starts one node again, with its own configuration), a pid file per node
+# (`redis-PORT.pid`, rewritten by every start) and `ports` (one per line,
+# primaries first). Every node is stopped on exit, restarted ones included.
 start_redis_cluster_tls() {
   local dir="$1" port ports=()
   mkdir -p "$dir"
@@ -254,26 +269,43 @@ start_redis_cluster_tls() {
   printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n' >"$dir/server.ext"
   openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial \
     -days 2 -sha256 -extfile "$dir/server.ext" -out "$dir/server.crt" 2>/dev/null
+  # A replica that saw its primary a moment ago may always take over
+  # (validity factor 0); a node that missed 1 s of pings is failing.
+  cat >"$dir/node.sh" <<NODE
+#!/usr/bin/env bash
+exec redis-server --port 0 --tls-port "\$1" --bind 127.0.0.1 \\
+  --tls-cert-file "$dir/server.crt" --tls-key-file "$dir/server.key" \\
+  --tls-ca-cert-file "$dir/ca.crt" --tls-auth-clients no --tls-cluster yes --tls-replication yes \\
+  --cluster-enabled yes --cluster-config-file "$dir/nodes-\$1.conf" \\
+  --cluster-node-timeout 1000 --cluster-replica-validity-factor 0 \\
+  --save '' --appendonly no --dir "$dir" --logfile "$dir/redis-\$1.log" \\
+  --pidfile "$dir/redis-\$1.pid"
+NODE
+  chmod +x "$dir/node.sh"
+  CLUSTER_DIRS+=("$dir")
   local tls=(--tls --cacert "$dir/ca.crt")
-  for _ in 1 2 3; do
+  for _ in 1 2 3 4 5 6; do
     port="$(cluster_port)"
     ports+=("$port")
-    redis-server --port 0 --tls-port "$port" --bind 127.0.0.1 \
-      --tls-cert-file "$dir/server.crt" --tls-key-file "$dir/server.key" \
-      --tls-ca-cert-file "$dir/ca.crt" --tls-auth-clients no --tls-cluster yes \
-      --cluster-enabled yes --cluster-config-file "$dir/nodes-$port.conf" \
-      --save '' --appendonly no --dir "$dir" --logfile "$dir/redis-$port.log" &
+    "$dir/node.sh" "$port" &
     PIDS+=($!)
   done
   for port in "${ports[@]}"; do
     wait_for "redis cluster node $port" 20 redis-cli "${tls[@]}" -p "$port" ping
   done
+  # redis-cli makes the first three primaries and gives each one replica.
   redis-cli "${tls[@]}" --cluster create $(printf '127.0.0.1:%s ' "${ports[@]}") \
-    --cluster-replicas 0 --cluster-yes >"$dir/create.log" 2>&1
+    --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1
   for port in "${ports[@]}"; do
     wait_for "cluster state ok on $port" 30 \
       bash -c "redis-cli --tls --cacert '$dir/ca.crt' -p $port cluster info | grep -q cluster_state:ok"
   done
+  for port in "${ports[@]:3}"; do
+    wait_for "replica $port in sync" 30 \
+      bash -c "redis-cli --tls --cacert '$dir/ca.crt' -p $port info replication | grep -q master_link_status:up"
+  done
+  printf '%s\n' "${ports[@]}" >"$dir/ports"
   CLUSTER_URL="rediss://127.0.0.1:${ports[0]}"
   CLUSTER_CA="$dir/ca.crt"
+  CLUSTER_DIR="$dir"
 }

@@ -1,7 +1,7 @@
 //! The clients one Lambda instance shares across its invocations, built once
 //! per cold start with the independent pieces of work done concurrently.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 
@@ -64,9 +64,25 @@ pub enum InitError {
     NoCaptchaSecret,
 }
 
+/// The AWS SDK's configuration as the functions load it: the defaults, but
+/// with retries shaped for a cold-start storm. After a deploy or a burst,
+/// many instances ask Secrets Manager for the secret at once and some are
+/// throttled; the default three attempts let an unlucky instance fail its
+/// init. Six attempts with the SDK's jittered exponential backoff from
+/// 200 ms, each wait capped at 2 s, sleep at most 5 s in all, well inside
+/// Lambda's 10 s init.
+pub fn aws_config_loader() -> aws_config::ConfigLoader {
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).retry_config(
+        aws_config::retry::RetryConfig::standard()
+            .with_max_attempts(6)
+            .with_initial_backoff(Duration::from_millis(200))
+            .with_max_backoff(Duration::from_secs(2)),
+    )
+}
+
 impl Services {
     pub async fn from_env(role: Role) -> Result<Self, InitError> {
-        let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest());
+        let aws = aws_config_loader().load();
         Self::init(Config::from_env()?, aws, role).await
     }
 

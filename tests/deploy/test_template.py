@@ -239,6 +239,24 @@ def test_the_cache_admits_only_the_functions_security_group():
     assert cache["SecurityGroupIds"] == [{"Ref": "CacheSecurityGroup"}]
 
 
+def test_the_cache_opens_no_connection_and_the_functions_reach_only_the_cache_on_its_ports():
+    [rule] = RESOURCES["CacheSecurityGroup"]["Properties"]["SecurityGroupEgress"]
+    assert (rule["IpProtocol"], rule["CidrIp"]) == ("-1", "127.0.0.1/32"), "the default allow-all is replaced"
+    for name, resource in RESOURCES.items():
+        rules = []
+        if resource["Type"] == "AWS::EC2::SecurityGroup":
+            rules = [(name, r) for r in resource["Properties"].get("SecurityGroupEgress", [])]
+        elif resource["Type"] == "AWS::EC2::SecurityGroupEgress":
+            rules = [(resource["Properties"]["GroupId"]["Ref"], resource["Properties"])]
+        for group, rule in rules:
+            if rule.get("FromPort") in (6379, 6380):
+                assert group == "FunctionSecurityGroup", name
+                assert rule["DestinationSecurityGroupId"] == {"Ref": "CacheSecurityGroup"}, name
+                assert "CidrIp" not in rule and "CidrIpv6" not in rule, name
+            elif group == "FunctionSecurityGroup":
+                assert (rule["FromPort"], rule["ToPort"]) == (443, 443), "HTTPS to Plivo and Secrets Manager only"
+
+
 def test_the_functions_speak_redis_cluster_over_tls_to_the_cache():
     assert GLOBAL_ENV["REDIS_CLUSTER"] == "true"
     assert GLOBAL_ENV["REDIS_URL"] == {"Fn::Sub": "rediss://${Cache.Endpoint.Address}:${Cache.Endpoint.Port}"}
@@ -514,9 +532,76 @@ def test_the_undelivered_rate_alarm_needs_volume_and_a_high_share(delivered, und
     assert undelivered_rate_alarm_fires(delivered, undelivered) is fires
 
 
-def test_alarms_watch_metrics_the_functions_emit():
+def emitted_metrics():
+    """Metric names in metrics.rs: each `Metric` variant's own name, and the
+    `DependencyFailed` document's (its dimension values are not metrics)."""
     source = (ROOT / "shared/src/metrics.rs").read_text()
-    emitted = set(re.findall(r'Self::(\w+) => "\1"', source))
+    names = {a for a, b in re.findall(r'Self::(\w+) => "(\w+)"', source) if a == b}
+    return names | set(re.findall(r'"Name": "(\w+)"', source))
+
+
+def dependency_alarm_fires(alarm, per_minute):
+    """Whether the alarm fires over three one-minute sums, with the defaults."""
+    assert (alarm["Statistic"], alarm["Period"]) == ("Sum", 60)
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["Threshold"] == {"Ref": "DependencyFailureAlarmThreshold"}
+    threshold = PARAMETERS["DependencyFailureAlarmThreshold"]["Default"]
+    breaching = [n >= threshold for n in per_minute[-alarm["EvaluationPeriods"]:]]
+    return sum(breaching) >= alarm["DatapointsToAlarm"]
+
+
+@pytest.mark.parametrize("name,dependency", [("RedisDependencyAlarm", "redis"), ("PlivoDependencyAlarm", "plivo"),
+                                             ("SecretsDependencyAlarm", "secrets"), ("DependencyFailedAlarm", None)])
+def test_a_failing_dependency_pages_per_dependency_and_in_total(name, dependency):
+    alarm = RESOURCES[name]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == (NAMESPACE, "DependencyFailed")
+    expected = [{"Name": "Dependency", "Value": dependency}] if dependency else None
+    assert alarm.get("Dimensions") == expected
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert alarm["AlarmActions"] == {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
+    # An outage of two minutes pages; one bad minute (a failover's burst of
+    # 503s) does not.
+    assert dependency_alarm_fires(alarm, [0, 40, 40])
+    assert dependency_alarm_fires(alarm, [5, 0, 5])
+    assert not dependency_alarm_fires(alarm, [0, 300, 0])
+    assert not dependency_alarm_fires(alarm, [4, 4, 4])
+
+
+def api_5xx_alarm_fires(errors, requests):
+    """Evaluates the 5xx alarm's metric math over one period's sums, with the defaults."""
+    alarm = RESOURCES["Api5xxAlarm"]["Properties"]
+    [expression] = [m["Expression"] for m in alarm["Metrics"] if m.get("ReturnData")]
+    value = eval(expression.replace(" AND ", " and "), {"__builtins__": {}}, {  # noqa: S307 (our own template)
+        "IF": lambda condition, then, otherwise: then if condition else otherwise,
+        "FILL": lambda metric, default: default if metric is None else metric,
+        "errors": errors, "requests": requests})
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", {"Ref": "Api5xxRateThreshold"})
+    return value > float(PARAMETERS["Api5xxRateThreshold"]["Default"])
+
+
+def test_the_5xx_alarm_watches_the_http_apis_own_metrics():
+    alarm = RESOURCES["Api5xxAlarm"]["Properties"]
+    metrics = {m["Id"]: m["MetricStat"]["Metric"] for m in alarm["Metrics"] if "MetricStat" in m}
+    for metric, name in [(metrics["errors"], "5xx"), (metrics["requests"], "Count")]:
+        assert metric == {"Namespace": "AWS/ApiGateway", "MetricName": name,
+                          "Dimensions": [{"Name": "ApiId", "Value": {"Ref": "Api"}}]}
+    assert alarm["TreatMissingData"] == "notBreaching"
+
+
+@pytest.mark.parametrize("errors,requests,fires", [
+    (1, 1, False),      # too few responses to page anyone
+    (19, 19, False),
+    (2, 20, True),      # 10 %
+    (1, 20, False),     # 5 %: at the threshold, not above
+    (None, 500, False),
+    (500, 500, True),   # Redis down: every call answers 503
+])
+def test_the_5xx_alarm_needs_volume_and_a_high_share(errors, requests, fires):
+    assert api_5xx_alarm_fires(errors, requests) is fires
+
+
+def test_alarms_watch_metrics_the_functions_emit():
+    emitted = emitted_metrics()
     watched = set()
     for resource in RESOURCES.values():
         if resource["Type"] != "AWS::CloudWatch::Alarm":
@@ -526,17 +611,18 @@ def test_alarms_watch_metrics_the_functions_emit():
             assert alarm["Namespace"] == NAMESPACE
             watched.add(alarm["MetricName"])
         for metric in alarm.get("Metrics", []):
-            if "MetricStat" in metric:
+            # The API's 5xx are API Gateway's own metrics.
+            if "MetricStat" in metric and metric["MetricStat"]["Metric"]["Namespace"] != "AWS/ApiGateway":
                 assert metric["MetricStat"]["Metric"]["Namespace"] == NAMESPACE
                 watched.add(metric["MetricStat"]["Metric"]["MetricName"])
     assert {"SmsFailed", "OtpSent", "OtpVerified", "WebhookSignatureRejected", "SmsDelivered",
-            "SmsUndelivered", "PumpingBreakerTripped"} == watched
+            "SmsUndelivered", "PumpingBreakerTripped", "DependencyFailed"} == watched
     assert watched <= emitted, watched - emitted
 
 
 def test_metric_names_match_what_the_functions_emit():
-    source = (ROOT / "shared/src/metrics.rs").read_text()
-    emitted = set(re.findall(r'Self::(\w+) => "\1"', source))
+    emitted = emitted_metrics()
+    assert {"OtpSent", "DependencyFailed"} <= emitted
     body = RESOURCES["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
     for metric in emitted:
         assert metric in body, metric
@@ -548,8 +634,12 @@ def test_the_dashboard_shows_calls_receipts_the_webhook_function_and_every_alarm
     json.loads(re.sub(r"\$\{[^}]+\}", "x", body))
     for metric in ["VoiceCallPlaced", "VoiceCallFailed", "VoiceCallCompleted", "VoiceCallNotAnswered",
                    "SmsDelivered", "SmsUndelivered", "VoiceFallbackPlaced", "WebhookSignatureRejected",
-                   "PumpingBreakerTripped", "CaptchaRequired", "CaptchaRejected", "LookupFailed"]:
+                   "PumpingBreakerTripped", "CaptchaRequired", "CaptchaRejected", "LookupFailed",
+                   "DependencyFailed"]:
         assert f'"{metric}"' in body, metric
+    for dependency in ["redis", "plivo", "secrets"]:
+        assert f'"{dependency}"' in body, dependency
+    assert '"AWS/ApiGateway", "Count", "ApiId", "${Api}"' in body
     for name in FUNCTIONS:
         assert "${%s}" % name in body, name
     for name, resource in RESOURCES.items():

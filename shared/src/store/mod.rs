@@ -95,7 +95,15 @@ impl Store {
             let mut builder = ClusterClientBuilder::new(vec![config.url.as_str()])
                 .connection_timeout(config.timeout)
                 .response_timeout(config.timeout)
-                // The crate's defaults retry for minutes; a Lambda answers in seconds.
+                // The whole call, retries included, ends when the scripts'
+                // not-after passes: a script is never sent again once we
+                // stopped waiting for it (it could only answer `expired`).
+                .overall_response_timeout(Some(config.timeout))
+                // The crate's defaults retry for minutes; a Lambda answers in
+                // seconds. One quick retry is what a failover needs: the
+                // first try meets the dead primary's closed connection or a
+                // MOVED, the retry reaches the promoted replica (the test
+                // `failover.rs` measures the recovery).
                 .retries(1)
                 .min_retry_wait(10)
                 .max_retry_wait(100);
