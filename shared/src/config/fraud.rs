@@ -206,25 +206,8 @@ impl Env<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
-    use crate::config::Config;
-
-    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let mut env: HashMap<String, String> = [
-            ("OTP_SECRET_ID", "otp/dev"),
-            ("PLIVO_SENDER", "+14155550100"),
-            ("REDIS_URL", "redis://127.0.0.1:6379"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-        for (k, v) in vars {
-            env.insert((*k).to_owned(), (*v).to_owned());
-        }
-        Config::from_lookup(|name| env.get(name).cloned())
-    }
+    use crate::config::tests::config;
 
     #[test]
     fn by_default_the_breaker_is_on_and_captcha_and_lookups_are_off() {

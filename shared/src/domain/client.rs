@@ -81,6 +81,14 @@ impl fmt::Debug for ClientIp {
     }
 }
 
+/// `input` if it is 1 to `max` visible ASCII characters (no space, no
+/// control character): what an opaque client token may be.
+fn visible_ascii(input: &str, max: usize) -> Option<String> {
+    let valid =
+        !input.is_empty() && input.len() <= max && input.bytes().all(|b| b.is_ascii_graphic());
+    valid.then(|| input.to_owned())
+}
+
 /// A client-chosen key that makes retries of one request-otp call safe.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyKey(String);
@@ -90,10 +98,7 @@ impl IdempotencyKey {
 
     /// 1 to 255 visible ASCII characters, as HTTP header values allow.
     pub fn parse(input: &str) -> Option<Self> {
-        let valid = !input.is_empty()
-            && input.len() <= Self::MAX_LEN
-            && input.bytes().all(|b| b.is_ascii_graphic());
-        valid.then(|| Self(input.to_owned()))
+        visible_ascii(input, Self::MAX_LEN).map(Self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -113,10 +118,7 @@ impl CaptchaToken {
 
     /// 1 to 4,096 visible ASCII characters, as every provider's tokens are.
     pub fn parse(input: &str) -> Option<Self> {
-        let valid = !input.is_empty()
-            && input.len() <= Self::MAX_LEN
-            && input.bytes().all(|b| b.is_ascii_graphic());
-        valid.then(|| Self(input.to_owned()))
+        visible_ascii(input, Self::MAX_LEN).map(Self)
     }
 
     pub fn as_str(&self) -> &str {
