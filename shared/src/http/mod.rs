@@ -55,6 +55,14 @@ fn callback_base(services: &Services, event: &Request) -> Option<CallbackBase> {
     Some(CallbackBase::new(&base))
 }
 
+/// The deadline for calls that must finish before one last Redis call: a
+/// Redis timeout before `hard`, so that what they started can be undone or
+/// answered in time.
+fn outer_deadline(services: &Services, hard: Instant) -> Instant {
+    hard.checked_sub(services.config.redis.timeout)
+        .unwrap_or(hard)
+}
+
 /// The point after which the Lambda would be killed, less `margin`.
 fn deadline_of(event: &Request, margin: Duration) -> Instant {
     let now = Instant::now();

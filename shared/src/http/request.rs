@@ -9,7 +9,7 @@ use super::{
     DEADLINE_MARGIN, callback_base, deadline_of,
     errors::{InputError, fail},
     idempotent::once,
-    json_response,
+    json_response, outer_deadline,
     parse::{captcha_token, client_ip, idempotency_key, parse},
 };
 use crate::{
@@ -60,9 +60,7 @@ pub async fn request_otp(services: &Services, event: Request) -> Response<Body> 
 
 async fn request_within(services: &Services, event: Request, hard: Instant) -> Response<Body> {
     // Plivo gets less time than Redis, so a failed send can still be undone.
-    let deadline = hard
-        .checked_sub(services.config.redis.timeout)
-        .unwrap_or(hard);
+    let deadline = outer_deadline(services, hard);
     let input = parse::<RequestBody>(
         &event,
         "Request body must be a JSON object with a string field \"phoneNumber\".",

@@ -10,7 +10,7 @@ use super::{
     DEADLINE_MARGIN, deadline_of,
     errors::fail,
     idempotent::once,
-    json_response,
+    json_response, outer_deadline,
     parse::{captcha_token, client_ip, idempotency_key, parse},
 };
 use crate::{
@@ -53,9 +53,7 @@ pub async fn verify_otp(services: &Services, event: Request) -> Response<Body> {
 
 async fn verify_within(services: &Services, event: Request, hard: Instant) -> Response<Body> {
     // The CAPTCHA provider gets less time than Redis, which answers last.
-    let deadline = hard
-        .checked_sub(services.config.redis.timeout)
-        .unwrap_or(hard);
+    let deadline = outer_deadline(services, hard);
     let length = services.config.policy.code_length;
     let input = parse::<VerifyBody>(
         &event,

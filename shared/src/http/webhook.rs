@@ -10,7 +10,7 @@ use lambda_http::{
 
 use tokio::time::Instant;
 
-use super::{DEADLINE_MARGIN, callback_base, deadline_of, errors::ApiError};
+use super::{DEADLINE_MARGIN, callback_base, deadline_of, errors::ApiError, outer_deadline};
 use crate::{
     domain::{ANSWER_PATH, CallbackBase, HANGUP_PATH, PhoneNumber, STATUS_PATH, SendId},
     locale::Locale,
@@ -132,9 +132,7 @@ async fn callback(services: &Services, event: Request, hard: Instant) -> Respons
         Route::Answer => answer(services, &form, send, locale).await,
         Route::Hangup => hangup(&form),
         Route::Status => {
-            let deadline = hard
-                .checked_sub(services.config.redis.timeout)
-                .unwrap_or(hard);
+            let deadline = outer_deadline(services, hard);
             let callback = StatusCallback {
                 send,
                 base: &base,

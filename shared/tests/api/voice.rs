@@ -27,6 +27,24 @@ async fn request_voice(app: &TestApp, phone: &str) -> TestResponse {
         .await
 }
 
+/// Plivo's V2 signature headers for `url` (V2 signs neither query nor body).
+fn v2_headers(url: &str, nonce: &str) -> serde_json::Value {
+    use otp::plivo::signature::{Signed, Version, sign};
+    let v2 = sign(Version::V2, AUTH_TOKEN, Signed { url, params: &[] }, nonce);
+    json!({"x-plivo-signature-v2": v2, "x-plivo-signature-v2-nonce": nonce})
+}
+
+/// A message status callback's form body, unsigned.
+fn status_form(to: &str, status: &str) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(
+            status_fields(to, status)
+                .iter()
+                .map(|(k, v)| (*k, v.as_str())),
+        )
+        .finish()
+}
+
 async fn last_answer_url(app: &TestApp) -> String {
     let calls = app.plivo_requests("Call").await;
     let call = calls.last().expect("a call was placed");
@@ -241,26 +259,8 @@ async fn a_replayed_v2_signature_cannot_carry_another_status() {
     let app = TestApp::spawn().await;
     app.request(VOICE_PHONE).await;
     let status_url = last_status_url(&app).await;
-    let nonce = "8217361923";
-    let v2 = otp::plivo::signature::sign(
-        otp::plivo::signature::Version::V2,
-        AUTH_TOKEN,
-        otp::plivo::signature::Signed {
-            url: &status_url,
-            params: &[],
-        },
-        nonce,
-    );
-    let headers = json!({"x-plivo-signature-v2": v2, "x-plivo-signature-v2-nonce": nonce});
-    let form = |status: &str| {
-        form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(
-                status_fields(VOICE_PHONE, status)
-                    .iter()
-                    .map(|(k, v)| (*k, v.as_str())),
-            )
-            .finish()
-    };
+    let headers = v2_headers(&status_url, "8217361923");
+    let form = |status: &str| status_form(VOICE_PHONE, status);
     assert_eq!(
         app.callback(&status_url, &form("delivered"), headers.clone())
             .await
@@ -285,29 +285,12 @@ async fn a_v2_signed_undelivered_receipt_is_accepted_on_the_status_url() {
     let app = TestApp::spawn().await;
     app.request(VOICE_PHONE).await;
     let status_url = last_status_url(&app).await;
-    let nonce = "99817";
-    let v2 = otp::plivo::signature::sign(
-        otp::plivo::signature::Version::V2,
-        AUTH_TOKEN,
-        otp::plivo::signature::Signed {
-            url: &status_url,
-            params: &[],
-        },
-        nonce,
-    );
-    let body = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(
-            status_fields(VOICE_PHONE, "undelivered")
-                .iter()
-                .map(|(k, v)| (*k, v.as_str())),
-        )
-        .finish();
 
     let response = app
         .callback(
             &status_url,
-            &body,
-            json!({"x-plivo-signature-v2": v2, "x-plivo-signature-v2-nonce": nonce}),
+            &status_form(VOICE_PHONE, "undelivered"),
+            v2_headers(&status_url, "99817"),
         )
         .await;
 
