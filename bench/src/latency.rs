@@ -1,6 +1,9 @@
 //! The latency run: cold start over fresh processes, warm latency of each
-//! function, Redis round trips as MONITOR sees them, memory over many
-//! invocations, and the zipped arm64 package.
+//! function, Redis commands (MONITOR) and sequential round trips (on the
+//! wire, `rounds`), memory over many invocations, and the zipped arm64
+//! package. Warm latency is compared, in the same run and interleaved so
+//! that the machine's drift touches all alike, with the pumping breaker off
+//! and, when given, with the binaries of an earlier commit.
 
 use std::{
     collections::HashMap,
@@ -19,11 +22,17 @@ use tokio::{
 
 use crate::{
     Error, REQUEST_EVENT, VERIFY_EVENT, event, expect_status, machine, ms, percentile, phone,
-    plivo::Plivo, runtime::Instance,
+    plivo::Plivo, rounds, runtime::Instance,
 };
 
-const WARM_UP: usize = 50;
-const ROUND_TRIP_WINDOW: usize = 200;
+pub const WARM_UP: usize = 50;
+pub const ROUND_TRIP_WINDOW: usize = 200;
+/// Timed invocations run in turns of this many per configuration.
+const TURN: usize = 100;
+/// Where each configuration's numbers start (they must not share codes).
+const BREAKER_OFF_NUMBERS: usize = 300_000;
+const BASELINE_NUMBERS: usize = 600_000;
+const WIRE_NUMBERS: usize = 500_000;
 
 pub struct Args {
     request_bin: String,
@@ -34,6 +43,10 @@ pub struct Args {
     out: String,
     env: Vec<(String, String)>,
     zip_bytes: Vec<(String, u64)>,
+    /// Also time both functions with `PUMPING_BREAKER=off`.
+    breaker_baseline: bool,
+    /// An earlier build to time beside this one: (label, request, verify).
+    baseline: Option<(String, String, String)>,
 }
 
 impl Args {
@@ -47,7 +60,10 @@ impl Args {
             out: "bench/results.md".into(),
             env: Vec::new(),
             zip_bytes: Vec::new(),
+            breaker_baseline: true,
+            baseline: None,
         };
+        let (mut label, mut request, mut verify) = (None, None, None);
         while let Some(flag) = it.next() {
             let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
             match flag.as_str() {
@@ -69,9 +85,21 @@ impl Args {
                         .ok_or("--zip-bytes takes NAME=BYTES")?;
                     args.zip_bytes.push((k.into(), v.parse()?));
                 }
+                "--breaker-baseline" => args.breaker_baseline = value == "on",
+                "--baseline-label" => label = Some(value),
+                "--baseline-request-bin" => request = Some(value),
+                "--baseline-verify-bin" => verify = Some(value),
                 other => return Err(format!("unknown flag {other}").into()),
             }
         }
+        args.baseline = match (label, request, verify) {
+            (Some(l), Some(r), Some(v)) => Some((l, r, v)),
+            (None, None, None) => None,
+            _ => return Err(
+                "--baseline-label, --baseline-request-bin and --baseline-verify-bin go together"
+                    .into(),
+            ),
+        };
         Ok(args)
     }
 }
@@ -95,27 +123,48 @@ async fn monitor(redis_port: u16) -> Result<(Arc<AtomicU64>, tokio::task::JoinHa
     Ok((count, reader))
 }
 
-struct Warm {
-    latencies: Vec<Duration>,
-    round_trips: f64,
-    rss_after_1k_kib: u64,
-    rss_end_kib: u64,
-    peak_kib: u64,
+/// One configuration timed beside the others: its request-otp and
+/// verify-otp processes and the numbers it sends to.
+struct Contender {
+    label: String,
+    request_bin: String,
+    verify_bin: String,
+    env: Vec<(String, String)>,
+    numbers: usize,
 }
 
-async fn warm_run(
+/// What the configuration under test (the first contender) showed.
+struct Main {
+    request_commands: f64,
+    verify_commands: f64,
+    rss_after_1k_kib: [u64; 2],
+    rss_end_kib: [u64; 2],
+    peak_kib: [u64; 2],
+}
+
+/// Sorted latencies per contender, request-otp then verify-otp.
+struct Timed {
+    request: Vec<Vec<Duration>>,
+    verify: Vec<Vec<Duration>>,
+}
+
+/// Warm-up, then (first contender only) MONITOR's window; returns its
+/// commands per call.
+async fn warm_up(
     instance: &Instance,
-    redis_port: u16,
-    events: impl Fn(usize) -> Result<String, Error>,
+    monitor_port: Option<u16>,
+    events: &impl Fn(usize) -> Result<String, Error>,
     expect: u64,
-    invocations: usize,
-) -> Result<Warm, Error> {
+) -> Result<(usize, f64), Error> {
     let mut n = 0;
     for _ in 0..WARM_UP {
         expect_status(&instance.invoke(events(n)?).await?, expect, "warm-up")?;
         n += 1;
     }
-    let (count, reader) = monitor(redis_port).await?;
+    let Some(port) = monitor_port else {
+        return Ok((n, 0.0));
+    };
+    let (count, reader) = monitor(port).await?;
     tokio::time::sleep(Duration::from_millis(50)).await;
     let before = count.load(Ordering::Relaxed);
     for _ in 0..ROUND_TRIP_WINDOW {
@@ -127,33 +176,124 @@ async fn warm_run(
         n += 1;
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let round_trips = (count.load(Ordering::Relaxed) - before) as f64 / ROUND_TRIP_WINDOW as f64;
+    let commands = (count.load(Ordering::Relaxed) - before) as f64 / ROUND_TRIP_WINDOW as f64;
     // MONITOR slows Redis: close it before the timed invocations, and give
     // Redis a moment to notice.
     reader.abort();
     let _ = reader.await;
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let mut latencies = Vec::with_capacity(invocations);
+    Ok((n, commands))
+}
+
+/// Times `invocations` calls per instance, in turns of `TURN`, so a slow
+/// moment of the machine lands on every configuration alike. Returns the
+/// sorted latencies per instance and the first one's RSS after 1,000.
+async fn timed_turns(
+    instances: &[Instance],
+    starts: &[usize],
+    events: &impl Fn(usize, usize) -> Result<String, Error>,
+    invocations: usize,
+) -> Result<(Vec<Vec<Duration>>, u64), Error> {
+    let mut latencies = vec![Vec::with_capacity(invocations); instances.len()];
+    let mut next = starts.to_vec();
     let checkpoint = 1_000.min(invocations / 10).max(1);
     let mut rss_after_1k_kib = 0;
-    for i in 0..invocations {
-        let outcome = instance.invoke(events(n)?).await?;
-        expect_status(&outcome, expect, "measured invocation")?;
-        latencies.push(outcome.finished - outcome.handed);
-        n += 1;
-        if i + 1 == checkpoint {
-            rss_after_1k_kib = instance.memory_kib().0;
+    let mut done = 0;
+    while done < invocations {
+        let turn = TURN.min(invocations - done);
+        for (i, instance) in instances.iter().enumerate() {
+            for _ in 0..turn {
+                let outcome = instance.invoke(events(i, next[i])?).await?;
+                expect_status(&outcome, 200, "measured invocation")?;
+                latencies[i].push(outcome.finished - outcome.handed);
+                next[i] += 1;
+            }
+        }
+        done += turn;
+        if done >= checkpoint && rss_after_1k_kib == 0 {
+            rss_after_1k_kib = instances[0].memory_kib().0;
         }
     }
-    let (rss_end_kib, peak_kib) = instance.memory_kib();
-    latencies.sort();
-    Ok(Warm {
-        latencies,
-        round_trips,
-        rss_after_1k_kib,
-        rss_end_kib,
-        peak_kib,
-    })
+    for l in &mut latencies {
+        l.sort();
+    }
+    Ok((latencies, rss_after_1k_kib))
+}
+
+/// Both functions of every contender, warm: request-otp first (its sends
+/// leave the codes), then verify-otp with those codes.
+async fn warm_runs(
+    contenders: &[Contender],
+    plivo: &Plivo,
+    redis_port: u16,
+    invocations: usize,
+) -> Result<(Timed, Main), Error> {
+    let mut main = Main {
+        request_commands: 0.0,
+        verify_commands: 0.0,
+        rss_after_1k_kib: [0; 2],
+        rss_end_kib: [0; 2],
+        peak_kib: [0; 2],
+    };
+    let request_event = |numbers: usize, n: usize| {
+        Ok(event(
+            REQUEST_EVENT,
+            json!({"phoneNumber": phone(numbers + n)}),
+        ))
+    };
+    let verify_event = |numbers: usize, n: usize| {
+        let number = phone(numbers + n);
+        let code = plivo
+            .code_for(&number)
+            .ok_or_else(|| format!("no code was sent to {number}"))?;
+        Ok(event(
+            VERIFY_EVENT,
+            json!({"phoneNumber": number, "otp": code}),
+        ))
+    };
+    let mut timed = Timed {
+        request: Vec::new(),
+        verify: Vec::new(),
+    };
+    for (function, slot) in [(0, &mut timed.request), (1, &mut timed.verify)] {
+        let mut instances = Vec::new();
+        let mut starts = Vec::new();
+        for (i, c) in contenders.iter().enumerate() {
+            let (bin, name) = match function {
+                0 => (&c.request_bin, "request-otp"),
+                _ => (&c.verify_bin, "verify-otp"),
+            };
+            let instance = Instance::spawn(bin, name, &c.env).await?;
+            let events = |n: usize| match function {
+                0 => request_event(c.numbers, n),
+                _ => verify_event(c.numbers, n),
+            };
+            let (start, commands) =
+                warm_up(&instance, (i == 0).then_some(redis_port), &events, 200).await?;
+            if i == 0 {
+                match function {
+                    0 => main.request_commands = commands,
+                    _ => main.verify_commands = commands,
+                }
+            }
+            instances.push(instance);
+            starts.push(start);
+        }
+        // A contender's verify-otp walks the same numbers, from the same
+        // start, as its request-otp did, so each guess finds its code.
+        let events = |i: usize, n: usize| match function {
+            0 => request_event(contenders[i].numbers, n),
+            _ => verify_event(contenders[i].numbers, n),
+        };
+        let (latencies, rss_after_1k) =
+            timed_turns(&instances, &starts, &events, invocations).await?;
+        main.rss_after_1k_kib[function] = rss_after_1k;
+        let (rss, peak) = instances[0].memory_kib();
+        main.rss_end_kib[function] = rss;
+        main.peak_kib[function] = peak;
+        *slot = latencies;
+    }
+    Ok((timed, main))
 }
 
 /// Milliseconds per init phase, from the functions' "cold start" log line.
@@ -207,21 +347,60 @@ pub async fn run(args: Args) -> Result<(), Error> {
     }
     cold.sort();
 
-    let requests = Instance::spawn(&args.request_bin, "request-otp", &env).await?;
-    let request = warm_run(
-        &requests,
-        args.redis_port,
-        |n| Ok(event(REQUEST_EVENT, json!({"phoneNumber": phone(n)}))),
+    let mut contenders = vec![Contender {
+        label: "this build".into(),
+        request_bin: args.request_bin.clone(),
+        verify_bin: args.verify_bin.clone(),
+        env: env.clone(),
+        numbers: 0,
+    }];
+    if args.breaker_baseline {
+        let mut off = env.clone();
+        // The later value of a variable wins.
+        off.push(("PUMPING_BREAKER".into(), "off".into()));
+        contenders.push(Contender {
+            label: "pumping breaker off".into(),
+            request_bin: args.request_bin.clone(),
+            verify_bin: args.verify_bin.clone(),
+            env: off,
+            numbers: BREAKER_OFF_NUMBERS,
+        });
+    }
+    if let Some((label, request_bin, verify_bin)) = &args.baseline {
+        contenders.push(Contender {
+            label: label.clone(),
+            request_bin: request_bin.clone(),
+            verify_bin: verify_bin.clone(),
+            env: env.clone(),
+            numbers: BASELINE_NUMBERS,
+        });
+    }
+    let (timed, main) = warm_runs(&contenders, &plivo, args.redis_port, args.invocations).await?;
+
+    // Sequential round trips, through the counting proxy, in processes of
+    // their own so that the timed runs never paid for the extra hop.
+    let (counter, proxy) = rounds::start(args.redis_port).await?;
+    let request_wire = rounds::wire_run(
+        &args.request_bin,
+        "request-otp",
+        &env,
+        (&counter, proxy),
+        |n| {
+            Ok(event(
+                REQUEST_EVENT,
+                json!({"phoneNumber": phone(WIRE_NUMBERS + n)}),
+            ))
+        },
         200,
-        args.invocations,
     )
     .await?;
-    let verifies = Instance::spawn(&args.verify_bin, "verify-otp", &env).await?;
-    let verify = warm_run(
-        &verifies,
-        args.redis_port,
+    let verify_wire = rounds::wire_run(
+        &args.verify_bin,
+        "verify-otp",
+        &env,
+        (&counter, proxy),
         |n| {
-            let number = phone(n);
+            let number = phone(WIRE_NUMBERS + n);
             let code = plivo
                 .code_for(&number)
                 .ok_or_else(|| format!("no code was sent to {number}"))?;
@@ -231,11 +410,18 @@ pub async fn run(args: Args) -> Result<(), Error> {
             ))
         },
         200,
-        args.invocations,
     )
     .await?;
 
-    let report = render(&args, &cold, &phases, &request, &verify);
+    let report = render(
+        &args,
+        &cold,
+        &phases,
+        &contenders,
+        &timed,
+        &main,
+        (request_wire, verify_wire),
+    );
     println!("{report}");
     std::fs::write(&args.out, format!("{report}\n"))?;
     Ok(())
@@ -253,20 +439,21 @@ fn render(
     args: &Args,
     cold: &[Duration],
     phases: &HashMap<String, Vec<f64>>,
-    request: &Warm,
-    verify: &Warm,
+    contenders: &[Contender],
+    timed: &Timed,
+    main: &Main,
+    (request_wire, verify_wire): ((f64, f64), (f64, f64)),
 ) -> String {
     let cold_p50 = percentile(cold, 50.0);
     let (rq50, rq99) = (
-        percentile(&request.latencies, 50.0),
-        percentile(&request.latencies, 99.0),
+        percentile(&timed.request[0], 50.0),
+        percentile(&timed.request[0], 99.0),
     );
     let (vf50, vf99) = (
-        percentile(&verify.latencies, 50.0),
-        percentile(&verify.latencies, 99.0),
+        percentile(&timed.verify[0], 50.0),
+        percentile(&timed.verify[0], 99.0),
     );
-    let growth = |w: &Warm| mib(w.rss_end_kib.saturating_sub(w.rss_after_1k_kib));
-    let flat = |w: &Warm| growth(w) <= 1.0;
+    let growth = |f: usize| mib(main.rss_end_kib[f].saturating_sub(main.rss_after_1k_kib[f]));
     let mut rows = vec![
         format!(
             "| cold start: process start to first request-otp response (median of {}; p90 {}) | {} | ≤ 40 ms | {} |",
@@ -276,40 +463,67 @@ fn render(
             verdict(cold_p50 <= Duration::from_millis(40))
         ),
         format!(
-            "| warm request-otp, event in to response out (p50 / p99 of {}) | {} / {} | ≤ 1 ms / ≤ 3 ms | {} |",
-            request.latencies.len(),
+            "| warm request-otp, pumping breaker on, event in to response out (p50 / p99 of {}) | {} / {} | ≤ 1 ms / ≤ 3 ms | {} |",
+            timed.request[0].len(),
             ms(rq50),
             ms(rq99),
             verdict(rq50 <= Duration::from_millis(1) && rq99 <= Duration::from_millis(3))
         ),
         format!(
-            "| warm verify-otp (p50 / p99 of {}) | {} / {} | ≤ 0.5 ms / ≤ 2 ms | {} |",
-            verify.latencies.len(),
+            "| warm verify-otp, ES256 token (p50 / p99 of {}) | {} / {} | ≤ 0.5 ms / ≤ 2 ms | {} |",
+            timed.verify[0].len(),
             ms(vf50),
             ms(vf99),
             verdict(vf50 <= Duration::from_micros(500) && vf99 <= Duration::from_millis(2))
         ),
-        format!(
-            "| Redis round trips per call, counted by MONITOR (request-otp / verify-otp) | {:.2} / {:.2} | ≤ 2 / ≤ 2 | {} |",
-            request.round_trips,
-            verify.round_trips,
-            verdict(request.round_trips <= 2.0 && verify.round_trips <= 2.0)
-        ),
-        format!(
-            "| peak RSS over {} invocations (request-otp / verify-otp); growth from invocation 1,000 to the end | {:.1} / {:.1} MiB; +{:.2} / +{:.2} MiB | ≤ 30 MiB, flat | {} |",
-            args.invocations + WARM_UP + ROUND_TRIP_WINDOW,
-            mib(request.peak_kib),
-            mib(verify.peak_kib),
-            growth(request),
-            growth(verify),
-            verdict(
-                mib(request.peak_kib) <= 30.0
-                    && mib(verify.peak_kib) <= 30.0
-                    && flat(request)
-                    && flat(verify)
-            )
-        ),
     ];
+    // The same run's other configurations: p50 of this build against theirs.
+    for (i, other) in contenders.iter().enumerate().skip(1) {
+        for (function, latencies) in [
+            ("request-otp", &timed.request),
+            ("verify-otp", &timed.verify),
+        ] {
+            let ours = percentile(&latencies[0], 50.0).as_secs_f64();
+            let theirs = percentile(&latencies[i], 50.0).as_secs_f64();
+            let change = (ours / theirs - 1.0) * 100.0;
+            rows.push(format!(
+                "| warm {function} p50: {} → this build (same run, interleaved, {} invocations each) | {} → {} ({change:+.1} %) | ≤ +10 % | {} |",
+                other.label,
+                latencies[i].len(),
+                ms(Duration::from_secs_f64(theirs)),
+                ms(Duration::from_secs_f64(ours)),
+                verdict(change <= 10.0)
+            ));
+        }
+    }
+    rows.push(format!(
+        "| Redis commands per call, counted by MONITOR (request-otp / verify-otp; the breaker's count runs beside the per-IP check and beside the guess) | {:.2} / {:.2} | ≤ 3 / ≤ 3 | {} |",
+        main.request_commands,
+        main.verify_commands,
+        verdict(main.request_commands <= 3.0 && main.verify_commands <= 3.0)
+    ));
+    rows.push(format!(
+        "| sequential Redis round trips per call, counted on the wire (request-otp / verify-otp; {:.2} / {:.2} commands) | {:.2} / {:.2} | ≤ 2 / ≤ 2 | {} |",
+        request_wire.0,
+        verify_wire.0,
+        request_wire.1,
+        verify_wire.1,
+        verdict(request_wire.1 <= 2.0 && verify_wire.1 <= 2.0)
+    ));
+    rows.push(format!(
+        "| peak RSS over {} invocations (request-otp / verify-otp); growth from invocation 1,000 to the end | {:.1} / {:.1} MiB; +{:.2} / +{:.2} MiB | ≤ 30 MiB, flat | {} |",
+        args.invocations + WARM_UP + ROUND_TRIP_WINDOW,
+        mib(main.peak_kib[0]),
+        mib(main.peak_kib[1]),
+        growth(0),
+        growth(1),
+        verdict(
+            mib(main.peak_kib[0]) <= 30.0
+                && mib(main.peak_kib[1]) <= 30.0
+                && growth(0) <= 1.0
+                && growth(1) <= 1.0
+        )
+    ));
     if !args.zip_bytes.is_empty() {
         let sizes: Vec<String> = args
             .zip_bytes

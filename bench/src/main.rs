@@ -17,6 +17,7 @@ mod load;
 mod plivo;
 mod redis_stats;
 mod report;
+mod rounds;
 mod runtime;
 
 use std::time::Duration;

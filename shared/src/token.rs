@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     config::TokenConfig,
     domain::PhoneNumber,
-    keys::{SigningKey, TokenKeys},
+    keys::{JwsError, SigningKey, TokenKeys},
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,8 +34,12 @@ pub struct IssuedToken {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot sign the verification token")]
-pub struct TokenError(#[from] jsonwebtoken::errors::Error);
+pub enum TokenError {
+    #[error("cannot sign the verification token (HS256)")]
+    Hs256(#[from] jsonwebtoken::errors::Error),
+    #[error("cannot sign the verification token (ES256)")]
+    Es256(#[from] JwsError),
+}
 
 pub struct TokenSigner {
     issuer: String,
@@ -73,10 +77,10 @@ impl TokenSigner {
             SigningKey::Hs256(key) => {
                 jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, key)?
             }
-            SigningKey::Es256 { kid, key } => {
+            SigningKey::Es256(signer) => {
                 let mut header = Header::new(Algorithm::ES256);
-                header.kid = Some(kid.clone());
-                jsonwebtoken::encode(&header, &claims, key)?
+                header.kid = Some(signer.kid().to_owned());
+                signer.jws(&header, &claims)?
             }
         };
         Ok(IssuedToken {

@@ -15,8 +15,7 @@ use super::signing::TokenKeyEntry;
 /// An ES256 key pair ready to sign, with its public coordinates.
 pub(super) struct Es256Key {
     pub kid: String,
-    /// PKCS#8 DER, as jsonwebtoken takes it.
-    pub der: Vec<u8>,
+    pub pair: EcdsaKeyPair,
     pub x: String,
     pub y: String,
 }
@@ -57,7 +56,7 @@ impl Es256Key {
         let (x, y) = coordinates(pair.public_key().as_ref()).ok_or_else(|| bad("bad point"))?;
         Ok(Self {
             kid: kid.clone(),
-            der: pem.contents().to_vec(),
+            pair,
             x,
             y,
         })
@@ -90,11 +89,10 @@ impl Es256Key {
             &point,
         )
         .map_err(|_| failed())?;
-        let der = pair.to_pkcs8v1().map_err(|_| failed())?.as_ref().to_vec();
         let (x, y) = coordinates(&point).ok_or_else(failed)?;
         Ok(Self {
             kid: thumbprint(&x, &y),
-            der,
+            pair,
             x,
             y,
         })

@@ -9,4 +9,6 @@ mod es256;
 mod signing;
 
 pub use code::CodeKeys;
-pub use signing::{DerivedKeyPosition, SigningKey, TokenAlgorithm, TokenKeyEntry, TokenKeys};
+pub use signing::{
+    DerivedKeyPosition, Es256Signer, JwsError, SigningKey, TokenAlgorithm, TokenKeyEntry, TokenKeys,
+};

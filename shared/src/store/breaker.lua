@@ -37,34 +37,29 @@ local bucket_ms = tonumber(ARGV[3])
 local buckets = tonumber(ARGV[4])
 local index = math.floor(now / bucket_ms)
 local window_ms = bucket_ms * buckets
-local function keep_for(ms)
-  if redis.call('PTTL', key) < ms then
-    redis.call('PEXPIRE', key, ms)
-  end
-end
-local function count(field)
-  redis.call('HINCRBY', key, field, 1)
-  redis.call('HINCRBY', key, total_of(field), 1)
-  return field
-end
+-- One read for everything a decision needs: this runs on the way to
+-- every send and beside every guess, so each call inside it counts.
+local state = redis.call('HMGET', key, 'lo', 'blocked', 'ts', 'tv')
+local stored_lo, blocked_until = state[1], tonumber(state[2] or '0')
+local sends, verified = tonumber(state[3] or '0'), tonumber(state[4] or '0')
 
--- Buckets that fell out of the window leave the totals.
-local stored_lo = redis.call('HGET', key, 'lo')
+-- Buckets that fell out of the window leave the totals: at most once per
+-- bucket, so a busy destination pays for it once a minute, not per send.
 local lo = tonumber(stored_lo or index)
 if index - lo >= 2 * buckets then
   -- Idle for a whole window or more: nothing in it counts any more.
-  local blocked = redis.call('HGET', key, 'blocked')
   redis.call('DEL', key)
-  if blocked then
-    redis.call('HSET', key, 'blocked', blocked)
+  if blocked_until > now then
+    redis.call('HSET', key, 'blocked', blocked_until)
+    redis.call('PEXPIRE', key, blocked_until - now + window_ms + bucket_ms)
   end
-  stored_lo = false
+  stored_lo, sends, verified = false, 0, 0
 else
   for n = lo, index - buckets do
-    local s = tonumber(redis.call('HGET', key, 's' .. n) or '0')
-    local v = tonumber(redis.call('HGET', key, 'v' .. n) or '0')
-    if s > 0 then redis.call('HINCRBY', key, 'ts', -s) end
-    if v > 0 then redis.call('HINCRBY', key, 'tv', -v) end
+    local old = redis.call('HMGET', key, 's' .. n, 'v' .. n)
+    local s, v = tonumber(old[1] or '0'), tonumber(old[2] or '0')
+    if s > 0 then sends = redis.call('HINCRBY', key, 'ts', -s) end
+    if v > 0 then verified = redis.call('HINCRBY', key, 'tv', -v) end
     redis.call('HDEL', key, 's' .. n, 'v' .. n)
   end
 end
@@ -73,15 +68,23 @@ if oldest ~= lo or not stored_lo then
   redis.call('HSET', key, 'lo', oldest)
 end
 
+-- Counts one in this bucket. The first count of a bucket (once a minute
+-- at most) makes the hash outlive the window from here, and any block
+-- still running.
+local function count(field)
+  if redis.call('HINCRBY', key, field, 1) == 1 then
+    redis.call('PEXPIRE', key, window_ms + bucket_ms + math.max(0, blocked_until - now))
+  end
+  redis.call('HINCRBY', key, total_of(field), 1)
+  return field
+end
+
 if ARGV[1] == 'verify' then
-  local field = count('v' .. index)
-  keep_for(window_ms + bucket_ms)
-  return {'counted', 0, field, 0, 0}
+  return {'counted', 0, count('v' .. index), 0, 0}
 end
 
 local field = 's' .. index
 local count_blocked = ARGV[8] == '1'
-local blocked_until = tonumber(redis.call('HGET', key, 'blocked') or '0')
 if blocked_until > now then
   if count_blocked then
     return {'blocked', blocked_until - now, count(field), 0, 0}
@@ -89,14 +92,13 @@ if blocked_until > now then
   return {'blocked', blocked_until - now, '', 0, 0}
 end
 
-local totals = redis.call('HMGET', key, 'ts', 'tv')
-local sends, verified = tonumber(totals[1] or '0'), tonumber(totals[2] or '0')
 if sends >= tonumber(ARGV[5]) and verified < tonumber(ARGV[6]) * sends then
   -- Tripped, by this send: the block starts and the counts start again,
   -- so that once it ends the destination is judged on new traffic.
   local block_ms = tonumber(ARGV[7])
   redis.call('DEL', key)
   redis.call('HSET', key, 'blocked', now + block_ms, 'lo', index)
+  blocked_until = now + block_ms
   local counted = ''
   if count_blocked then
     counted = count(field)
@@ -106,5 +108,4 @@ if sends >= tonumber(ARGV[5]) and verified < tonumber(ARGV[6]) * sends then
 end
 
 count(field)
-keep_for(window_ms + bucket_ms)
 return {'open', 0, field, sends + 1, verified}

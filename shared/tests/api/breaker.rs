@@ -308,3 +308,69 @@ async fn a_destination_idle_for_longer_than_the_window_starts_from_nothing() {
     assert_eq!(app.request(PHONE).await.status, 200);
     assert_eq!(app.breaker_counts("US:415555").await, (1, 0));
 }
+
+/// The destination's hash, its time to live in ms (-1: none).
+async fn destination_ttl(app: &TestApp, destination: &str) -> i64 {
+    let key = format!("{}:dest:{{{destination}}}", app.prefix);
+    app.redis.query(redis::cmd("PTTL").arg(&key)).await
+}
+
+#[tokio::test]
+async fn a_destination_hash_expires_after_the_window_and_the_block() {
+    let app = TestApp::builder()
+        .env("PUMPING_MIN_SENDS", "3")
+        .env("PUMPING_BLOCK_SECONDS", "7200")
+        .spawn()
+        .await;
+    let hour_and_a_bucket = 3_600_000 + 60_000;
+    for n in 0..3 {
+        assert_eq!(app.request(&in_range(n)).await.status, 200);
+        let ttl = destination_ttl(&app, "US:415555").await;
+        assert!(
+            (hour_and_a_bucket - 5_000..=hour_and_a_bucket).contains(&ttl),
+            "after send {n}: {ttl}"
+        );
+    }
+
+    let blocked = app.request(&in_range(3)).await;
+
+    assert_eq!(blocked.error(), "destination_temporarily_blocked");
+    let ttl = destination_ttl(&app, "US:415555").await;
+    let block_then_window = 7_200_000 + hour_and_a_bucket;
+    assert!(
+        (block_then_window - 5_000..=block_then_window).contains(&ttl),
+        "{ttl}"
+    );
+}
+
+#[tokio::test]
+async fn a_block_that_outlasts_an_idle_window_still_expires() {
+    let app = TestApp::builder()
+        .env("PUMPING_BLOCK_SECONDS", "86400")
+        .spawn()
+        .await;
+    let key = format!("{}:dest:{{US:415555}}", app.prefix);
+    let now = bucket_now();
+    let blocked_until = (now + 600) * 60_000;
+    // Last counted 500 buckets ago, blocked for ten more hours.
+    let _: () = app
+        .redis
+        .query(
+            redis::cmd("HSET")
+                .arg(&key)
+                .arg("lo")
+                .arg(now - 500)
+                .arg("blocked")
+                .arg(blocked_until),
+        )
+        .await;
+
+    let refused = app.request(PHONE).await;
+
+    assert_eq!(refused.error(), "destination_temporarily_blocked");
+    let ttl = destination_ttl(&app, "US:415555").await;
+    assert!(
+        ttl > 600 * 60_000 - 120_000,
+        "the block and the window: {ttl}"
+    );
+}
