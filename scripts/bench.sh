@@ -3,7 +3,11 @@
 # measure the package Lambda gets), starts Redis and the Secrets Manager
 # emulator, and runs bench/ (otp-bench), which drives the functions through
 # its own Lambda Runtime API:
-#   1. the latency table (cold start, warm latency, round trips, memory, size);
+#   1. the latency table (cold start, warm latency, round trips, memory,
+#      size), warm latency timed in the same run, interleaved, with the
+#      pumping breaker off and with the functions of BENCH_BASELINE (a git
+#      revision, built in a worktree of its own; default 16f87e5, the last
+#      commit before voice, the adaptive defences and ES256; "none" skips);
 #   2. the load run: BENCH_INSTANCES function processes (16) running full
 #      flows for BENCH_SECONDS (30) against the standalone Redis, then
 #      against the local TLS cluster (3 primaries + 3 replicas);
@@ -26,6 +30,19 @@ cargo build --release --locked -p request-otp -p verify-otp -p otp-bench
 mkdir -p "$WORK/bin"
 cp "$TARGET/release/request-otp" "$TARGET/release/verify-otp" "$TARGET/release/otp-bench" "$WORK/bin/"
 BIN=(--request-bin "$WORK/bin/request-otp" --verify-bin "$WORK/bin/verify-otp")
+BASELINE="${BENCH_BASELINE:-16f87e5}"
+BASELINE_FLAGS=()
+if [ "$BASELINE" != none ]; then
+  log "release build of the baseline, $BASELINE, in a worktree of its own"
+  git worktree add --detach -f "$WORK/baseline" "$BASELINE" >/dev/null
+  (cd "$WORK/baseline" && CARGO_TARGET_DIR="$TARGET/baseline" \
+    cargo build --release --locked -p request-otp -p verify-otp)
+  cp "$TARGET/baseline/release/request-otp" "$WORK/bin/baseline-request-otp"
+  cp "$TARGET/baseline/release/verify-otp" "$WORK/bin/baseline-verify-otp"
+  git worktree remove --force "$WORK/baseline"
+  BASELINE_FLAGS=(--baseline-label "$BASELINE" --baseline-request-bin "$WORK/bin/baseline-request-otp"
+    --baseline-verify-bin "$WORK/bin/baseline-verify-otp")
+fi
 rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1 || true
 cargo lambda build --release --arm64 --locked --bin request-otp --bin verify-otp >/dev/null
 ZIPS=()
@@ -64,7 +81,7 @@ STANDALONE=(--env REDIS_URL="redis://127.0.0.1:$REDIS_PORT")
 log "running the latency benchmark"
 # Let the machine settle after the builds: leftover load shows in the timings.
 sleep 10
-"$WORK/bin/otp-bench" "${BIN[@]}" --redis-port "$REDIS_PORT" --out "$WORK/latency.md" "${ZIPS[@]}" \
+"$WORK/bin/otp-bench" "${BIN[@]}" "${BASELINE_FLAGS[@]}" --redis-port "$REDIS_PORT" --out "$WORK/latency.md" "${ZIPS[@]}" \
   "${ENV[@]}" "${STANDALONE[@]}" --env REDIS_KEY_PREFIX="bench-$RANDOM$RANDOM"
 
 log "load: $INSTANCES processes for ${SECONDS_PER_RUN}s against the standalone Redis"

@@ -27,8 +27,15 @@ use crate::{
 
 pub const WARM_UP: usize = 50;
 pub const ROUND_TRIP_WINDOW: usize = 200;
-/// Timed invocations run in turns of this many per configuration.
-const TURN: usize = 100;
+/// Timed invocations run in turns of this many per process.
+const TURN: usize = 50;
+/// Processes per configuration: one process can run a few per cent faster
+/// or slower than another of the same binary (where its memory landed,
+/// which core it shares with Redis), so each configuration's latencies
+/// come from several.
+const PROCESSES: usize = 4;
+/// How far apart the number ranges of one configuration's processes are.
+const PROCESS_NUMBERS: usize = 60_000;
 /// Where each configuration's numbers start (they must not share codes).
 const BREAKER_OFF_NUMBERS: usize = 300_000;
 const BASELINE_NUMBERS: usize = 600_000;
@@ -55,7 +62,7 @@ impl Args {
             request_bin: "target/release/request-otp".into(),
             verify_bin: "target/release/verify-otp".into(),
             redis_port: 6379,
-            invocations: 10_000,
+            invocations: 20_000,
             cold_starts: 20,
             out: "bench/results.md".into(),
             env: Vec::new(),
@@ -185,33 +192,48 @@ async fn warm_up(
     Ok((n, commands))
 }
 
-/// Times `invocations` calls per instance, in turns of `TURN`, so a slow
-/// moment of the machine lands on every configuration alike. Returns the
-/// sorted latencies per instance and the first one's RSS after 1,000.
+/// One function process of one configuration.
+struct Process {
+    instance: Instance,
+    contender: usize,
+    numbers: usize,
+    next: usize,
+}
+
+/// Times `invocations` calls per configuration, spread over its processes,
+/// in turns of `TURN` whose order rotates, so that a slow moment of the
+/// machine or a place in the order lands on every configuration alike.
+/// Returns the sorted latencies per configuration and the first process's
+/// RSS once it has run 1,000.
 async fn timed_turns(
-    instances: &[Instance],
-    starts: &[usize],
+    processes: &mut [Process],
+    contenders: usize,
     events: &impl Fn(usize, usize) -> Result<String, Error>,
     invocations: usize,
 ) -> Result<(Vec<Vec<Duration>>, u64), Error> {
-    let mut latencies = vec![Vec::with_capacity(invocations); instances.len()];
-    let mut next = starts.to_vec();
-    let checkpoint = 1_000.min(invocations / 10).max(1);
+    let mut latencies = vec![Vec::with_capacity(invocations); contenders];
+    let per_process = invocations.div_ceil(PROCESSES);
+    let checkpoint = 1_000.min(per_process / 10).max(1);
     let mut rss_after_1k_kib = 0;
     let mut done = 0;
-    while done < invocations {
-        let turn = TURN.min(invocations - done);
-        for (i, instance) in instances.iter().enumerate() {
+    let mut round = 0;
+    while done < per_process {
+        let turn = TURN.min(per_process - done);
+        let count = processes.len();
+        for i in (0..count).map(|i| (i + round) % count) {
+            let process = &mut processes[i];
             for _ in 0..turn {
-                let outcome = instance.invoke(events(i, next[i])?).await?;
+                let event = events(process.contender, process.numbers + process.next)?;
+                let outcome = process.instance.invoke(event).await?;
                 expect_status(&outcome, 200, "measured invocation")?;
-                latencies[i].push(outcome.finished - outcome.handed);
-                next[i] += 1;
+                latencies[process.contender].push(outcome.finished - outcome.handed);
+                process.next += 1;
             }
         }
         done += turn;
+        round += 1;
         if done >= checkpoint && rss_after_1k_kib == 0 {
-            rss_after_1k_kib = instances[0].memory_kib().0;
+            rss_after_1k_kib = processes[0].instance.memory_kib().0;
         }
     }
     for l in &mut latencies {
@@ -256,39 +278,48 @@ async fn warm_runs(
         verify: Vec::new(),
     };
     for (function, slot) in [(0, &mut timed.request), (1, &mut timed.verify)] {
-        let mut instances = Vec::new();
-        let mut starts = Vec::new();
+        let mut processes = Vec::new();
         for (i, c) in contenders.iter().enumerate() {
             let (bin, name) = match function {
                 0 => (&c.request_bin, "request-otp"),
                 _ => (&c.verify_bin, "verify-otp"),
             };
-            let instance = Instance::spawn(bin, name, &c.env).await?;
-            let events = |n: usize| match function {
-                0 => request_event(c.numbers, n),
-                _ => verify_event(c.numbers, n),
-            };
-            let (start, commands) =
-                warm_up(&instance, (i == 0).then_some(redis_port), &events, 200).await?;
-            if i == 0 {
-                match function {
-                    0 => main.request_commands = commands,
-                    _ => main.verify_commands = commands,
+            for p in 0..PROCESSES {
+                let instance = Instance::spawn(bin, name, &c.env).await?;
+                let numbers = c.numbers + p * PROCESS_NUMBERS;
+                let events = |n: usize| match function {
+                    0 => request_event(numbers, n),
+                    _ => verify_event(numbers, n),
+                };
+                // MONITOR's window: the first process of this build only.
+                let first = i == 0 && p == 0;
+                let (next, commands) =
+                    warm_up(&instance, first.then_some(redis_port), &events, 200).await?;
+                if first {
+                    match function {
+                        0 => main.request_commands = commands,
+                        _ => main.verify_commands = commands,
+                    }
                 }
+                processes.push(Process {
+                    instance,
+                    contender: i,
+                    numbers,
+                    next,
+                });
             }
-            instances.push(instance);
-            starts.push(start);
         }
-        // A contender's verify-otp walks the same numbers, from the same
-        // start, as its request-otp did, so each guess finds its code.
-        let events = |i: usize, n: usize| match function {
-            0 => request_event(contenders[i].numbers, n),
-            _ => verify_event(contenders[i].numbers, n),
+        // A process of verify-otp walks the same numbers, from the same
+        // start, as the matching request-otp process did, so each guess
+        // finds its code.
+        let events = |_: usize, n: usize| match function {
+            0 => request_event(0, n),
+            _ => verify_event(0, n),
         };
         let (latencies, rss_after_1k) =
-            timed_turns(&instances, &starts, &events, invocations).await?;
+            timed_turns(&mut processes, contenders.len(), &events, invocations).await?;
         main.rss_after_1k_kib[function] = rss_after_1k;
-        let (rss, peak) = instances[0].memory_kib();
+        let (rss, peak) = processes[0].instance.memory_kib();
         main.rss_end_kib[function] = rss;
         main.peak_kib[function] = peak;
         *slot = latencies;
@@ -487,7 +518,7 @@ fn render(
             let theirs = percentile(&latencies[i], 50.0).as_secs_f64();
             let change = (ours / theirs - 1.0) * 100.0;
             rows.push(format!(
-                "| warm {function} p50: {} → this build (same run, interleaved, {} invocations each) | {} → {} ({change:+.1} %) | ≤ +10 % | {} |",
+                "| warm {function} p50: {} → this build (same run, interleaved, {} invocations each over {PROCESSES} processes) | {} → {} ({change:+.1} %) | ≤ +10 % | {} |",
                 other.label,
                 latencies[i].len(),
                 ms(Duration::from_secs_f64(theirs)),

@@ -110,7 +110,7 @@ pub fn emit(country: Option<&str>, metrics: &[Metric]) {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_millis() as u64;
-    println!("{}", document(country, metrics, now));
+    crate::telemetry::write_line(format!("{}\n", document(country, metrics, now)).as_bytes());
 }
 
 /// A dependency whose failure is counted, so that an outage answered with
@@ -154,7 +154,7 @@ pub fn dependency_failed(dependency: Dependency) {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_millis() as u64;
-    println!("{}", dependency_document(dependency, now));
+    crate::telemetry::write_line(format!("{}\n", dependency_document(dependency, now)).as_bytes());
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
 //! The Lambda runtime loop each function runs: lambda_http's, with its
-//! request-id tracing span, plus one step after every invocation. Once the
+//! request-id tracing span, plus steps after every invocation. Once the
 //! response is posted (the caller has its answer) and before the next event
-//! is asked for (after which Lambda may freeze the instance), a secret
-//! refresh that the invocation started is given time to finish.
+//! is asked for (after which Lambda may freeze the instance), the
+//! invocation's held log lines are written, and a secret refresh that the
+//! invocation started is given time to finish.
 
 use std::{
     convert::Infallible,
@@ -86,7 +87,10 @@ where
         // The inner service answers the invocation: it posts the response.
         let answered = self.inner.call(invocation);
         Box::pin(async move {
+            let held = crate::telemetry::hold_lines();
             let outcome = answered.await;
+            // Written once the caller has its answer.
+            drop(held);
             secrets.settle(limit).await;
             outcome
         })
