@@ -35,10 +35,10 @@ BASELINE_FLAGS=()
 if [ "$BASELINE" != none ]; then
   log "release build of the baseline, $BASELINE, in a worktree of its own"
   git worktree add --detach -f "$WORK/baseline" "$BASELINE" >/dev/null
-  (cd "$WORK/baseline" && CARGO_TARGET_DIR="$TARGET/baseline" \
+  (cd "$WORK/baseline" && CARGO_TARGET_DIR="$TARGET" \
     cargo build --release --locked -p request-otp -p verify-otp)
-  cp "$TARGET/baseline/release/request-otp" "$WORK/bin/baseline-request-otp"
-  cp "$TARGET/baseline/release/verify-otp" "$WORK/bin/baseline-verify-otp"
+  cp "$TARGET/release/request-otp" "$WORK/bin/baseline-request-otp"
+  cp "$TARGET/release/verify-otp" "$WORK/bin/baseline-verify-otp"
   git worktree remove --force "$WORK/baseline"
   BASELINE_FLAGS=(--baseline-label "$BASELINE" --baseline-request-bin "$WORK/bin/baseline-request-otp"
     --baseline-verify-bin "$WORK/bin/baseline-verify-otp")

@@ -196,7 +196,7 @@ impl Store {
         &self,
         invocation: ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
-        bounded(async {
+        deadline::bounded(async {
             let reply = match &self.connection {
                 Connection::Single(manager) => {
                     invocation.invoke_async(&mut manager.clone()).await?
@@ -229,7 +229,7 @@ impl Store {
 
     /// One plain command, for reads and single-key writes that need no script.
     async fn command<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
-        bounded(async {
+        deadline::bounded(async {
             let reply = match &self.connection {
                 Connection::Single(manager) => cmd.query_async(&mut manager.clone()).await?,
                 Connection::Cluster(_) => cmd.query_async(&mut self.cluster().await?).await?,
@@ -237,16 +237,6 @@ impl Store {
             Ok(reply)
         })
         .await
-    }
-}
-
-/// Gives up on `call` at the invocation's deadline.
-async fn bounded<T>(call: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
-    match deadline::current() {
-        Some(end) => tokio::time::timeout_at(end, call)
-            .await
-            .unwrap_or(Err(StoreError::Deadline)),
-        None => call.await,
     }
 }
 
