@@ -41,6 +41,10 @@ FIXED_CODES = ["424242", "135790"]
 IGNORED_FIELDS = {"timestamp", "span", "spans", "message_uuid", "Timestamp", "verificationToken",
                   "destination"}
 HEX_ID = re.compile(r"^[0-9a-f]{32}$|^[0-9a-f]{64}$")
+# A UUID (Plivo's message and call ids, request ids) is random hex whose
+# digit runs match a 6-digit code now and then ("de071733-..."): a value
+# of exactly that shape holds no code, whatever its field is called.
+UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 SPOKEN_DIGITS = re.compile(r"\d(?:[\s,]+\d)+")
 
 
@@ -58,6 +62,8 @@ def scrub(value):
         return {k: scrub(v) for k, v in value.items() if k not in IGNORED_FIELDS}
     if isinstance(value, list):
         return [scrub(v) for v in value]
+    if isinstance(value, str) and UUID.match(value):
+        return ""
     return value
 
 
