@@ -74,8 +74,15 @@ def as_text(line):
         return line
 
 
+# A run of 16 or more hex characters is a hash or a random id (the test
+# key prefix "t-85c7f6a2d825437a...", a nonce's digest): its digits match a
+# 6-digit code by chance, and no code is that long.
+LONG_HEX = re.compile(r"[0-9a-fA-F]{16,}")
+
+
 def digit_runs(text):
     """Whole runs of digits, and digits read out one by one ("1, 2, 3") joined."""
+    text = LONG_HEX.sub(" ", text)
     spoken = {re.sub(r"\D", "", run) for run in SPOKEN_DIGITS.findall(text)}
     return set(re.findall(r"\d+", text)) | spoken
 
