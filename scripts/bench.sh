@@ -7,7 +7,8 @@
 #      size), warm latency timed in the same run, interleaved, with the
 #      pumping breaker off and with the functions of BENCH_BASELINE (a git
 #      revision, built in a worktree of its own; default 16f87e5, the last
-#      commit before voice, the adaptive defences and ES256; "none" skips);
+#      commit before voice, the adaptive defences and ES256; "none" skips),
+#      and this build with HS256 tokens, as that baseline signs them;
 #   2. the load run: BENCH_INSTANCES function processes (16) running full
 #      flows for BENCH_SECONDS (30) against the standalone Redis, then
 #      against the local TLS cluster (3 primaries + 3 replicas);
@@ -41,7 +42,7 @@ if [ "$BASELINE" != none ]; then
   cp "$TARGET/release/verify-otp" "$WORK/bin/baseline-verify-otp"
   git worktree remove --force "$WORK/baseline"
   BASELINE_FLAGS=(--baseline-label "$BASELINE" --baseline-request-bin "$WORK/bin/baseline-request-otp"
-    --baseline-verify-bin "$WORK/bin/baseline-verify-otp")
+    --baseline-verify-bin "$WORK/bin/baseline-verify-otp" --hs256-secret otp/dev-hs256)
 fi
 rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1 || true
 cargo lambda build --release --arm64 --locked --bin request-otp --bin verify-otp >/dev/null
@@ -64,6 +65,7 @@ start_redis "$REDIS_PORT" "$WORK/redis"
 start_moto "$MOTO_PORT" "$WORK/moto.log"
 use_local_aws "$MOTO_PORT"
 seed_secret otp/dev
+seed_secret otp/dev-hs256 hs256
 
 # What every function gets; each run adds its Redis and a key prefix.
 # The latency runs send to a few number ranges without verifying in between:

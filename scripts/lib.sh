@@ -111,20 +111,24 @@ use_local_aws() {
   unset AWS_PROFILE AWS_SESSION_TOKEN
 }
 
-# seed_secret NAME: the development secret, in the shape the stack's secret
-# has: derived_token_key makes the functions derive their ES256 token key
-# from signing_key, so local tokens are ES256 with a JWK Set, as in AWS.
+# seed_secret NAME [hs256]: the development secret, in the shape the stack's
+# secret has: derived_token_key makes the functions derive their ES256 token
+# key from signing_key, so local tokens are ES256 with a JWK Set, as in AWS.
+# With "hs256", tokens are HS256 under signing_key (the bench's like-for-like
+# comparison with builds from before ES256).
 seed_secret() {
-  "$VENV/bin/python" - "$1" <<PY
+  "$VENV/bin/python" - "$1" "${2:-es256}" <<PY
 import json, sys, boto3
 client = boto3.client("secretsmanager", endpoint_url="$AWS_ENDPOINT_URL_SECRETS_MANAGER")
-doc = json.dumps({"plivo_auth_id": "$DEV_AUTH_ID", "plivo_auth_token": "$DEV_AUTH_TOKEN",
-                  "signing_key": "$DEV_SIGNING_KEY", "derived_token_key": "first",
-                  "captcha_secret": "$DEV_CAPTCHA_SECRET"})
+doc = {"plivo_auth_id": "$DEV_AUTH_ID", "plivo_auth_token": "$DEV_AUTH_TOKEN",
+       "signing_key": "$DEV_SIGNING_KEY", "derived_token_key": "first",
+       "captcha_secret": "$DEV_CAPTCHA_SECRET"}
+if sys.argv[2] == "hs256":
+    del doc["derived_token_key"]
 try:
-    client.create_secret(Name=sys.argv[1], SecretString=doc)
+    client.create_secret(Name=sys.argv[1], SecretString=json.dumps(doc))
 except client.exceptions.ResourceExistsException:
-    client.put_secret_value(SecretId=sys.argv[1], SecretString=doc)
+    client.put_secret_value(SecretId=sys.argv[1], SecretString=json.dumps(doc))
 PY
 }
 

@@ -53,7 +53,8 @@ WATCH_PORT="$(free_port)"
 seed_secret otp/dev
 start_sandbox "$SANDBOX_PORT" "$WORK/sandbox.log"
 start_captcha_sandbox "$CAPTCHA_PORT" "$WORK/captcha.log"
-write_env_file "$WORK/functions.env" "$TEST_REDIS_URL" "http://127.0.0.1:$SANDBOX_PORT" "e2e-$RANDOM$RANDOM" \
+E2E_REDIS_PREFIX="e2e-$RANDOM$RANDOM"
+write_env_file "$WORK/functions.env" "$TEST_REDIS_URL" "http://127.0.0.1:$SANDBOX_PORT" "$E2E_REDIS_PREFIX" \
   "http://127.0.0.1:$WATCH_PORT"
 # Every call here comes from 127.0.0.1; the Rust suites test the per-IP limits.
 # An undelivered SMS only lifts the cooldown here: the e2e suite asks for the call itself.
@@ -71,6 +72,7 @@ build_functions "http://127.0.0.1:$WATCH_PORT" "$WORK/watch.log" 1800
 export E2E_API_URL="http://127.0.0.1:$WATCH_PORT" E2E_SANDBOX_URL="http://127.0.0.1:$SANDBOX_PORT"
 export E2E_CAPTCHA_URL="http://127.0.0.1:$CAPTCHA_PORT" E2E_CAPTCHA_SITE_KEY="$DEV_CAPTCHA_SITE_KEY"
 export E2E_SIGNING_KEY="$DEV_SIGNING_KEY" E2E_PLIVO_AUTH_TOKEN="$DEV_AUTH_TOKEN" E2E_FUNCTION_LOG="$WORK/watch.log"
+export E2E_REDIS_URL="$TEST_REDIS_URL" E2E_REDIS_PREFIX
 if ! "$VENV/bin/pytest" -q -p no:cacheprovider tests/e2e; then
   log "cargo lambda watch log (last 60 lines):"
   tail -n 60 "$WORK/watch.log" >&2

@@ -3,14 +3,17 @@
 //! multiplexed connection) cost one wait, not two. This TCP proxy sits
 //! between a function and Redis and reads RESP both ways: a command sent
 //! while none of its connection's earlier commands awaits a reply starts a
-//! new round trip; one sent while another is outstanding rides along.
+//! new round trip; one sent while another is outstanding rides along. A
+//! round trip that starts after the function posted its response (deferred
+//! work, which the caller does not wait for) is counted apart.
 
 use std::{
     net::SocketAddr,
     sync::{
-        Arc,
-        atomic::{AtomicI64, AtomicU64, Ordering},
+        Arc, Mutex,
+        atomic::{AtomicI64, Ordering},
     },
+    time::Instant,
 };
 
 use tokio::{
@@ -27,23 +30,21 @@ use crate::{
 /// What the proxy has seen, over every connection.
 #[derive(Default)]
 pub struct Rounds {
-    commands: AtomicU64,
-    rounds: AtomicU64,
+    /// When each command, and each round trip, started.
+    commands: Mutex<Vec<Instant>>,
+    starts: Mutex<Vec<Instant>>,
 }
 
-impl Rounds {
-    /// (commands, round trips) so far.
-    pub fn snapshot(&self) -> (u64, u64) {
-        (
-            self.commands.load(Ordering::Relaxed),
-            self.rounds.load(Ordering::Relaxed),
-        )
-    }
+/// Per call, for `bin` connected to Redis through the counting proxy (a
+/// process of its own, so the timed runs never pay for the extra hop).
+pub struct Wire {
+    pub commands: f64,
+    /// Sequential round trips between the event and the response.
+    pub rounds: f64,
+    /// Round trips started after the response was posted.
+    pub after_response: f64,
 }
 
-/// Commands and sequential round trips per call, (commands, rounds), for
-/// `bin` connected to Redis through the counting proxy: a process of its
-/// own, so the timed runs never pay for the extra hop.
 pub async fn wire_run(
     bin: &str,
     name: &str,
@@ -51,7 +52,7 @@ pub async fn wire_run(
     proxy: (&Rounds, SocketAddr),
     events: impl Fn(usize) -> Result<String, Error>,
     expect: u64,
-) -> Result<(f64, f64), Error> {
+) -> Result<Wire, Error> {
     let mut env = env.to_vec();
     // The later value of a variable wins.
     env.push(("REDIS_URL".into(), format!("redis://{}", proxy.1)));
@@ -59,17 +60,48 @@ pub async fn wire_run(
     for n in 0..WARM_UP {
         expect_status(&instance.invoke(events(n)?).await?, expect, "wire warm-up")?;
     }
-    let (commands, rounds) = proxy.0.snapshot();
-    for n in WARM_UP..WARM_UP + ROUND_TRIP_WINDOW {
-        expect_status(&instance.invoke(events(n)?).await?, expect, "wire window")?;
+    // Each call's share runs from its event to the next call's event: one
+    // call more marks the end of the last one's.
+    let mut calls = Vec::new();
+    for n in WARM_UP..=WARM_UP + ROUND_TRIP_WINDOW {
+        let outcome = instance.invoke(events(n)?).await?;
+        expect_status(&outcome, expect, "wire window")?;
+        calls.push((outcome.handed, outcome.finished));
     }
-    let (commands_after, rounds_after) = proxy.0.snapshot();
     instance.child.kill().await?;
-    let per_call = |d: u64| d as f64 / ROUND_TRIP_WINDOW as f64;
-    Ok((
-        per_call(commands_after - commands),
-        per_call(rounds_after - rounds),
-    ))
+    let (first, end) = (calls[0].0, calls[ROUND_TRIP_WINDOW].0);
+    let in_calls = |at: &Instant| (first..end).contains(at);
+    let commands = proxy
+        .0
+        .commands
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|c| in_calls(c))
+        .count();
+    let starts: Vec<Instant> = proxy
+        .0
+        .starts
+        .lock()
+        .unwrap()
+        .iter()
+        .copied()
+        .filter(in_calls)
+        .collect();
+    let before = starts
+        .iter()
+        .filter(|s| {
+            calls
+                .iter()
+                .any(|(handed, finished)| (handed..=finished).contains(s))
+        })
+        .count();
+    let per_call = |n: usize| n as f64 / ROUND_TRIP_WINDOW as f64;
+    Ok(Wire {
+        commands: per_call(commands),
+        rounds: per_call(before),
+        after_response: per_call(starts.len() - before),
+    })
 }
 
 /// Starts the proxy in front of Redis on `redis_port`.
@@ -108,9 +140,10 @@ async fn relay(client: TcpStream, server: TcpStream, rounds: Arc<Rounds>) {
             // Counted before they are passed on, so no reply can come first.
             while let Some(len) = value_len(&buf) {
                 buf.drain(..len);
-                rounds.commands.fetch_add(1, Ordering::Relaxed);
+                let now = Instant::now();
+                rounds.commands.lock().unwrap().push(now);
                 if waiting.fetch_add(1, Ordering::SeqCst) == 0 {
-                    rounds.rounds.fetch_add(1, Ordering::Relaxed);
+                    rounds.starts.lock().unwrap().push(now);
                 }
             }
             if to_server.write_all(&chunk[..n]).await.is_err() {

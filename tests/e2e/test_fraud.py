@@ -6,6 +6,8 @@ Plivo sandbox's Lookup API (scripts/test.sh refuses VoIP lines).
 
 import json
 import os
+import subprocess
+import time
 import urllib.request
 
 import pytest
@@ -50,6 +52,31 @@ def test_after_two_wrong_guesses_the_third_needs_a_captcha_that_the_dummy_token_
     checked = siteverify_calls()[before:]
     assert [(c["response"], c["success"]) for c in checked] == [(DUMMY_TOKEN, True)], checked
     assert checked[0]["remoteip"] in ("127.0.0.1", "::1"), checked
+
+
+def verifications_counted(destination):
+    """The pumping breaker's count of verifications for `destination`."""
+    key = f"{os.environ['E2E_REDIS_PREFIX']}:dest:{{{destination}}}"
+    out = subprocess.run(["redis-cli", "-u", os.environ["E2E_REDIS_URL"], "--raw", "HGET", key, "tv"],
+                         capture_output=True, text=True, check=True, timeout=10).stdout.strip()
+    return int(out or 0)
+
+
+def test_a_right_code_counts_toward_its_number_range_once_the_answer_is_out():
+    phone = "+447911123456"
+    assert call("/api/otp/request", {"phoneNumber": phone})[0] == 200
+    code = code_in(sms_to(phone)[-1]["text"])
+    before = verifications_counted("GB:791112")
+
+    status, _, body = call("/api/otp/verify", {"phoneNumber": phone, "otp": code})
+    assert (status, body["status"]) == (200, "approved"), body
+
+    # Counted by the runtime after the response was posted, before the
+    # function asks for its next event.
+    deadline = time.monotonic() + 5
+    while verifications_counted("GB:791112") == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert verifications_counted("GB:791112") == before + 1
 
 
 def test_a_voip_line_is_refused_and_looked_up_once():

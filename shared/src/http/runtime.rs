@@ -1,9 +1,9 @@
 //! The Lambda runtime loop each function runs: lambda_http's, with its
 //! request-id tracing span, plus steps after every invocation. Once the
 //! response is posted (the caller has its answer) and before the next event
-//! is asked for (after which Lambda may freeze the instance), the
-//! invocation's held log lines are written, and a secret refresh that the
-//! invocation started is given time to finish.
+//! is asked for (after which Lambda may freeze the instance), the work the
+//! invocation deferred runs, its held log lines are written, and a secret
+//! refresh that it started is given time to finish.
 
 use std::{
     convert::Infallible,
@@ -21,10 +21,10 @@ use lambda_http::{
 };
 
 use super::{epoch_millis, remaining_budget};
-use crate::{secrets::SecretStore, services::Services};
+use crate::{services::Services, usecase::deferred};
 
-/// The longest the runtime waits for a refresh after an invocation; one
-/// still running goes on beside the next invocation.
+/// The longest the runtime spends after an invocation (its deferred work,
+/// then a refresh); a refresh still running goes on beside the next one.
 const SETTLE_LIMIT: Duration = Duration::from_secs(2);
 /// Kept back from the invocation's deadline, so waiting never times it out.
 const SETTLE_MARGIN: Duration = Duration::from_millis(200);
@@ -41,22 +41,22 @@ where
     });
     lambda_http::runtime_concurrent(service)
         .layer(TracingLayer::new())
-        .layer(SettleRefresh(services.secrets.clone()))
+        .layer(AfterResponse(services))
         // Sequential on classic Lambda; N invocations at once where Lambda
         // manages concurrency (AWS_LAMBDA_MAX_CONCURRENCY).
         .run_concurrent()
         .await
 }
 
-struct SettleRefresh(SecretStore);
+struct AfterResponse(&'static Services);
 
-impl<S> Layer<S> for SettleRefresh {
+impl<S> Layer<S> for AfterResponse {
     type Service = Settling<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
         Settling {
             inner,
-            secrets: self.0.clone(),
+            services: self.0,
         }
     }
 }
@@ -64,7 +64,7 @@ impl<S> Layer<S> for SettleRefresh {
 #[derive(Clone)]
 struct Settling<S> {
     inner: S,
-    secrets: SecretStore,
+    services: &'static Services,
 }
 
 impl<S> Service<LambdaInvocation> for Settling<S>
@@ -83,15 +83,20 @@ where
     fn call(&mut self, invocation: LambdaInvocation) -> Self::Future {
         let left = remaining_budget(invocation.context.deadline, epoch_millis());
         let limit = SETTLE_LIMIT.min(left.saturating_sub(SETTLE_MARGIN));
-        let secrets = self.secrets.clone();
+        let services = self.services;
         // The inner service answers the invocation: it posts the response.
-        let answered = self.inner.call(invocation);
+        let answered = deferred::collect(self.inner.call(invocation));
         Box::pin(async move {
             let held = crate::telemetry::hold_lines();
-            let outcome = answered.await;
-            // Written once the caller has its answer.
+            let (outcome, jobs) = answered.await;
+            // Run and written once the caller has its answer.
+            let answered_at = tokio::time::Instant::now();
+            deferred::run(services, jobs, limit).await;
             drop(held);
-            secrets.settle(limit).await;
+            services
+                .secrets
+                .settle(limit.saturating_sub(answered_at.elapsed()))
+                .await;
             outcome
         })
     }

@@ -21,7 +21,7 @@ end
 
 if ARGV[1] == 'uncount' then
   -- A counted send that was refused after all (another rule, a failed
-  -- CAPTCHA, a send that surely never left) or a guess that was not right.
+  -- CAPTCHA, a send that surely never left).
   -- A bucket already out of the window has left the totals on its own.
   if tonumber(redis.call('HGET', key, ARGV[2]) or '0') > 0 then
     redis.call('HINCRBY', key, ARGV[2], -1)

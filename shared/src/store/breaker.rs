@@ -103,7 +103,7 @@ impl Store {
         &self,
         destination: &Destination,
         window: Duration,
-    ) -> Result<BreakerTicket, StoreError> {
+    ) -> Result<(), StoreError> {
         let key = self.destination_key(destination);
         let mut invocation = self.breaker.prepare_invoke();
         invocation
@@ -117,10 +117,9 @@ impl Store {
             .arg(0)
             .arg("0")
             .arg(self.not_after());
-        let (outcome, _, field, _, _): (String, i64, String, i64, i64) =
-            self.run(invocation).await?;
+        let (outcome, ..): (String, i64, String, i64, i64) = self.run(invocation).await?;
         match outcome.as_str() {
-            "counted" => Ok(BreakerTicket { key, field }),
+            "counted" => Ok(()),
             "expired" => Err(StoreError::Late),
             other => Err(StoreError::UnexpectedReply(other.to_owned())),
         }

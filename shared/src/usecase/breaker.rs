@@ -3,8 +3,10 @@
 //! is watched for sends that do not convert into verifications; one that
 //! trips is blocked for a while (or, with a CAPTCHA provider, needs a
 //! CAPTCHA). Counting never costs a sequential Redis round trip: a send is
-//! counted alongside the per-IP check, a verification alongside the guess,
-//! and taken back if it did not happen after all.
+//! counted alongside the per-IP check (and taken back if it did not happen
+//! after all), a verification once the caller has its answer.
+
+use std::time::Duration;
 
 use crate::{
     config::BreakerConfig,
@@ -78,17 +80,14 @@ pub async fn count_send(
     Ok(decision)
 }
 
-/// Counts a successful verification, before knowing it is one (see the
-/// module's comment); `take_back` undoes it when it was not.
+/// Counts a successful verification. Run after the response (see
+/// `deferred`): it decides nothing for the caller.
 pub async fn count_verification(
     services: &Services,
     destination: &Destination,
-    config: &BreakerConfig,
-) -> Result<BreakerTicket, StoreError> {
-    services
-        .store
-        .count_verification(destination, config.window)
-        .await
+    window: Duration,
+) -> Result<(), StoreError> {
+    services.store.count_verification(destination, window).await
 }
 
 /// Takes a count back. A failure only skews a count by one: it is logged,

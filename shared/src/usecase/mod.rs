@@ -5,6 +5,7 @@
 pub mod breaker;
 pub mod callbacks;
 pub mod captcha;
+pub mod deferred;
 pub mod delivery;
 pub mod idempotency;
 pub mod request;

@@ -123,6 +123,26 @@ async fn only_right_codes_count_as_verifications() {
 }
 
 #[tokio::test]
+async fn under_the_lambda_runtime_a_verification_is_counted_once_the_response_is_out() {
+    use otp::usecase::deferred;
+    let app = TestApp::spawn().await;
+    app.request(PHONE).await;
+    let code = app.last_code(PHONE).await;
+
+    // What the runtime does around each invocation (`http::runtime`).
+    let (wrong_guess, nothing) = deferred::collect(app.verify(PHONE, &wrong(&code))).await;
+    let (verified, jobs) = deferred::collect(app.verify(PHONE, &code)).await;
+    let at_response = app.breaker_counts("US:415555").await;
+    deferred::run(&app.services, jobs, Duration::from_secs(2)).await;
+
+    assert_eq!(wrong_guess.status, 400, "{}", wrong_guess.body);
+    assert!(nothing.is_empty(), "{nothing:?}");
+    assert_eq!(verified.status, 200, "{}", verified.body);
+    assert_eq!(at_response, (1, 0));
+    assert_eq!(app.breaker_counts("US:415555").await, (1, 1));
+}
+
+#[tokio::test]
 async fn sends_refused_by_another_rule_do_not_count_toward_the_destination() {
     let app = TestApp::spawn().await;
 
