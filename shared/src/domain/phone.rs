@@ -202,9 +202,12 @@ impl PhoneNumber {
 /// for whatever a person might type and the costliest step of a warm
 /// request (its regular expressions, some 10 µs a number), runs only for
 /// digits that are not a valid number that way: it also understands, say,
-/// a national prefix kept after the country code (`+44 07400 123456`).
-/// The test `a_number_is_read_as_libphonenumber_reads_it` holds the two
-/// paths to the same answers over every region's example numbers.
+/// a national prefix kept after the country code (`+44 07400 123456`). The
+/// two differ only where digits valid as written also begin with a national
+/// prefix that the general parser strips (Belarus's `8` before `10`): E.164
+/// holds no national prefix, so the digits are taken as the number they
+/// write. The test `a_number_is_read_as_libphonenumber_reads_it` compares
+/// the two over every region's example numbers and their neighbours.
 fn classify(digits: &str, compact: &str) -> Option<(Parsed, PhoneNumberType)> {
     if let Some(number) = as_written(digits) {
         let kind = number.get_type();

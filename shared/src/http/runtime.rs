@@ -81,15 +81,17 @@ where
     }
 
     fn call(&mut self, invocation: LambdaInvocation) -> Self::Future {
-        let left = remaining_budget(invocation.context.deadline, epoch_millis());
-        let limit = SETTLE_LIMIT.min(left.saturating_sub(SETTLE_MARGIN));
+        let deadline = invocation.context.deadline;
         let services = self.services;
         // The inner service answers the invocation: it posts the response.
         let answered = deferred::collect(self.inner.call(invocation));
         Box::pin(async move {
             let held = crate::telemetry::hold_lines();
             let (outcome, jobs) = answered.await;
-            // Run and written once the caller has its answer.
+            // Run and written once the caller has its answer, within what
+            // is left of the invocation's time once it has that answer.
+            let left = remaining_budget(deadline, epoch_millis());
+            let limit = SETTLE_LIMIT.min(left.saturating_sub(SETTLE_MARGIN));
             let answered_at = tokio::time::Instant::now();
             deferred::run(services, jobs, limit).await;
             drop(held);

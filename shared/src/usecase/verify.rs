@@ -58,14 +58,21 @@ pub async fn verify_otp(services: &Services, guess: Guess<'_>) -> Result<IssuedT
     if let Some(retry_after) = budget.wait {
         return Err(VerifyError::TooManyFromIp { retry_after });
     }
-    let (decision, signed) = tokio::join!(
+    let (decision, mut signed) = tokio::join!(
         check(services, &guess, false),
         sign_while_the_guess_is_checked(services, guess.phone)
     );
     let decision = match decision? {
         GuessDecision::CaptchaRequired => {
             captcha::require(services, guess.captcha, guess.client, guess.deadline).await?;
-            check(services, &guess, true).await?
+            // Signed again: the CAPTCHA's provider may have taken seconds,
+            // and the token's lifetime starts at the approval.
+            let (decision, resigned) = tokio::join!(
+                check(services, &guess, true),
+                sign_while_the_guess_is_checked(services, guess.phone)
+            );
+            signed = resigned;
+            decision?
         }
         other => other,
     };

@@ -118,6 +118,16 @@ fn a_number_is_read_as_libphonenumber_reads_it() {
 }
 
 #[test]
+fn digits_valid_as_written_are_that_number_even_where_they_begin_like_a_national_prefix() {
+    // The general parser strips Belarus's "8" and reads +375 10… (not a
+    // number); as E.164 writes it, this is a premium-rate number.
+    let phone = PhoneNumber::parse("+3758101234567").unwrap();
+    assert_eq!(phone.as_e164(), "+3758101234567");
+    assert!(phone.is_premium_or_shared_cost());
+    assert_eq!(as_libphonenumber_reads("+3758101234567"), None);
+}
+
+#[test]
 fn a_national_prefix_kept_after_the_country_code_is_understood() {
     let phone = PhoneNumber::parse("+44 07400 123456").unwrap();
     assert_eq!(phone.as_e164(), "+447400123456");
